@@ -1,0 +1,1 @@
+"""`cbsi`: the ops CLI of CBSI-Connect."""

@@ -1,0 +1,1 @@
+"""The CBSI-Connect Pulumi program: typed stack config, components, the platform document."""

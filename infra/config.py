@@ -1,0 +1,394 @@
+"""The stack configuration: one typed model, validated once when it is loaded.
+
+Stack files (`stacks/Pulumi.<stack>.yaml`) keep every setting under the `cbsi:` namespace in
+Pulumi's own format, so `pulumi config set` and `pulumi up` read the same file. The model below
+declares each setting once, with its type, its default and why; rules that span several keys (unique
+slugs, hostnames under the domain, what prod demands) run right after parsing. Whatever is wrong is
+reported as a `ConfigError` naming the file, the key path as Pulumi spells it
+(`cbsi:academies[3].hostname`) and the fix. The rest of the code trusts the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationError,
+)
+from pydantic.alias_generators import to_camel
+
+from infra.errors import ConfigError, ConfigProblem
+from infra.iso3166 import ALPHA2
+
+NAMESPACE = "cbsi"
+PROJECT = "cbsi-connect"
+
+Environment = Literal["dev", "staging", "prod"]
+Phase = Literal["inl", "joint", "impacs"]
+Organisation = Literal["inl", "impacs"]
+Tier = Literal["small", "medium", "large"]
+Status = Literal["onboarding", "active", "offboarded"]
+Language = Literal["en", "es", "fr", "nl"]
+NatStrategy = Literal["single", "per-az"]
+
+# Names the platform itself uses under the stack's domain; an academy cannot take them.
+RESERVED_HOST_LABELS = frozenset({"www", "media", "turn", "monitoring", "grafana", "alerts", "api"})
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+     3288, 3653}
+)  # fmt: skip
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label; use 1-63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit (e.g. 'jamaica')"
+        )
+    return value
+
+
+def _hostname(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.fullmatch(x) for x in labels):
+        raise ValueError(
+            f"{value!r} is not a lower-case DNS name; use labels of letters, digits and hyphens "
+            "joined by dots (e.g. 'jamaica.cbsi-connect.org')"
+        )
+    return value
+
+
+def _region(value: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise ValueError(f"{value!r} is not an AWS region name; use one such as 'us-east-1'")
+    return value
+
+
+def _country(value: str) -> str:
+    if value not in ALPHA2:
+        raise ValueError(
+            f"{value!r} is not an ISO 3166-1 alpha-2 country code; use two capital letters "
+            "such as 'JM', 'TT' or 'DO'"
+        )
+    return value
+
+
+def _private_cidr(value: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.IPv4Network(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv4 CIDR block ({exc}); use one like '10.20.0.0/16'"
+        ) from None
+    if not net.is_private or not 16 <= net.prefixlen <= 20:
+        raise ValueError(
+            f"{value!r} must be a private (RFC 1918) block from /16 to /20, "
+            "so that each AZ gets public and private subnets; use one like '10.20.0.0/16'"
+        )
+    return net
+
+
+def _retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
+        raise ValueError(f"{value} is not a CloudWatch Logs retention period; use one of {allowed}")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+Region = Annotated[str, AfterValidator(_region)]
+Country = Annotated[str, AfterValidator(_country)]
+Cidr = Annotated[str, AfterValidator(_private_cidr)]
+RetentionDays = Annotated[int, AfterValidator(_retention)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    # Stack files use Pulumi's camelCase keys; Python uses snake_case. Unknown keys are errors, so a
+    # misspelt setting is caught instead of silently falling back to a default.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class Contact(_Model):
+    """A person or mailbox that is told about something."""
+
+    name: Text
+    email: EmailStr
+    # Phone numbers are optional: e-mail is the routing key, a phone is for the escalation runbook.
+    phone: str | None = None
+
+
+class OncallContact(Contact):
+    """Who is paged for the platform; the organisation decides which phase they serve in."""
+
+    organisation: Organisation
+
+
+class NetworkConfig(_Model):
+    """Environment sizing of the network."""
+
+    cidr: Cidr
+    # Two AZs are the floor for a load balancer and Multi-AZ databases; prod uses three.
+    az_count: int = Field(ge=2, le=6)
+    # `single` shares one NAT gateway (about $33/month each plus traffic) in dev and staging;
+    # `per-az` keeps prod's private subnets online when one AZ fails.
+    nat_gateways: NatStrategy
+    # How long VPC flow logs are kept; a year by default, for incident investigation.
+    flow_log_retention_days: RetentionDays = 365
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+
+class StewardshipConfig(_Model):
+    """Who runs the platform while it moves from INL to CARICOM IMPACS."""
+
+    # inl: INL runs it, IMPACS operates; joint: both administer; impacs: IMPACS alone.
+    phase: Phase
+    # The organisation whose budget and people own platform-wide resources (the `steward` tag).
+    platform_steward: Organisation
+
+
+class Academy(_Model):
+    """One academy in the registry, and so one Moodle sub-site."""
+
+    slug: DnsLabel
+    name: Text
+    country: Country
+    # The first language is the site's default.
+    languages: list[Language] = Field(min_length=1)
+    hostname: Hostname
+    tier: Tier
+    admins: list[Contact] = Field(min_length=1)
+    steward: Organisation
+    status: Status
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+class StackConfig(_Model):
+    """Everything a stack file says under `cbsi:`."""
+
+    environment: Environment
+    region: Region
+    # Root DNS domain of the stack; every academy hostname lives under it.
+    domain: Hostname
+    network: NetworkConfig
+    # Application and audit log retention: three months covers incident review at low cost.
+    log_retention_days: RetentionDays = 90
+    stewardship: StewardshipConfig
+    oncall: list[OncallContact] = Field(min_length=1)
+    academies: list[Academy] = Field(min_length=1)
+
+    def academy(self, slug: str) -> Academy:
+        for academy in self.academies:
+            if academy.slug == slug:
+                return academy
+        raise KeyError(slug)
+
+
+def _rules(cfg: StackConfig) -> list[ConfigProblem]:
+    """Rules spanning several keys; each names the key to change and how."""
+    problems: list[ConfigProblem] = []
+    key = f"{NAMESPACE}:academies"
+    seen_slugs: dict[str, int] = {}
+    seen_hosts: dict[str, int] = {}
+    for i, academy in enumerate(cfg.academies):
+        if academy.slug in seen_slugs:
+            problems.append(ConfigProblem(
+                f"{key}[{i}].slug",
+                f"slug {academy.slug!r} is already used by {key}[{seen_slugs[academy.slug]}]; "
+                "give each academy its own slug",
+            ))  # fmt: skip
+        seen_slugs.setdefault(academy.slug, i)
+        host = academy.hostname
+        if host in seen_hosts:
+            problems.append(ConfigProblem(
+                f"{key}[{i}].hostname",
+                f"hostname {host!r} is already used by {key}[{seen_hosts[host]}]; "
+                "give each academy its own hostname",
+            ))  # fmt: skip
+        seen_hosts.setdefault(host, i)
+        if not host.endswith("." + cfg.domain):
+            problems.append(ConfigProblem(
+                f"{key}[{i}].hostname",
+                f"{host!r} is not under the stack's domain {cfg.domain!r}; "
+                f"use a name such as '{academy.slug}.{cfg.domain}'",
+            ))  # fmt: skip
+        elif (
+            host.split(".")[0] in RESERVED_HOST_LABELS
+            and host.count(".") == cfg.domain.count(".") + 1
+        ):
+            problems.append(ConfigProblem(
+                f"{key}[{i}].hostname",
+                f"{host!r} is reserved for the platform itself; use '{academy.slug}.{cfg.domain}'",
+            ))  # fmt: skip
+        if len(set(academy.languages)) != len(academy.languages):
+            problems.append(ConfigProblem(
+                f"{key}[{i}].languages", "a language is listed twice; list each language once"
+            ))  # fmt: skip
+        if cfg.stewardship.phase == "impacs" and academy.steward == "inl":
+            problems.append(ConfigProblem(
+                f"{key}[{i}].steward",
+                "phase 'impacs' leaves INL no role; set the steward to 'impacs'",
+            ))  # fmt: skip
+    if cfg.environment == "prod":
+        if not any(a.status == "active" for a in cfg.academies):
+            problems.append(ConfigProblem(
+                key, "prod needs at least one academy with status 'active'"
+            ))  # fmt: skip
+        if cfg.network.az_count < 3:
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:network.azCount", "prod spans at least 3 AZs; set it to 3"
+            ))  # fmt: skip
+        if cfg.network.nat_gateways != "per-az":
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:network.natGateways",
+                "prod keeps one NAT gateway per AZ so an AZ outage cannot cut the others off; "
+                "set it to 'per-az'",
+            ))  # fmt: skip
+    phase, steward = cfg.stewardship.phase, cfg.stewardship.platform_steward
+    if phase != "joint" and steward != phase:
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:stewardship.platformSteward",
+            f"in phase {phase!r} the platform steward is {phase!r}; set it to {phase!r}",
+        ))  # fmt: skip
+    serving = {"inl": {"inl", "impacs"}, "joint": {"inl", "impacs"}, "impacs": {"impacs"}}[phase]
+    if not any(c.organisation in serving for c in cfg.oncall):
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:oncall",
+            f"no on-call contact serves in phase {phase!r}; add one from "
+            f"{' or '.join(sorted(serving))}",
+        ))  # fmt: skip
+    return problems
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = f"{NAMESPACE}:{loc[0]}" if loc else f"{NAMESPACE}:"
+    for part in loc[1:]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "is required but missing; add it (see stacks/Pulumi.dev.yaml for an example)"
+    if kind == "extra_forbidden":
+        return "is not a known setting; remove it or fix its spelling"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"{error['input']!r} is not allowed: {message}"
+    return message
+
+
+def parse_config(values: Mapping[str, Any], source: str) -> StackConfig:
+    """Validate the `cbsi:` settings (keys without the namespace) or raise `ConfigError`."""
+    try:
+        cfg = StackConfig.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = [
+            ConfigProblem(_key_path(tuple(e["loc"])), _describe(e))
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError(source, problems) from None
+    problems = _rules(cfg)
+    if problems:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def split_namespaces(config: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """Take the `cbsi:` settings out of a Pulumi config map; check the other namespaces we know."""
+    values: dict[str, Any] = {}
+    for key, value in config.items():
+        namespace, _, name = str(key).partition(":")
+        if not name:
+            raise ConfigError(source, [ConfigProblem(
+                str(key), f"config keys are namespaced; write it as '{NAMESPACE}:{key}'"
+            )])  # fmt: skip
+        if namespace == NAMESPACE:
+            values[name] = value
+    region = config.get("aws:region")
+    if region is not None and region != values.get("region"):
+        raise ConfigError(source, [ConfigProblem(
+            "aws:region",
+            f"{region!r} differs from {NAMESPACE}:region {values.get('region')!r}; the program "
+            f"deploys to {NAMESPACE}:region, so remove aws:region",
+        )])  # fmt: skip
+    return values
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The raw `config:` map of a stack file (all namespaces), or `ConfigError`."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem(
+            "file", "not found; create it (copy stacks/Pulumi.dev.yaml) or pick another --stack"
+        )]) from None  # fmt: skip
+    try:
+        document = YAML(typ="safe", pure=True).load(text)
+    except YAMLError as exc:
+        raise ConfigError(
+            source, [ConfigProblem("yaml", f"not valid YAML: {exc}".replace("\n", " "))]
+        ) from None
+    if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
+        raise ConfigError(source, [ConfigProblem(
+            "config", "the file needs a top-level 'config:' map of namespaced settings"
+        )])  # fmt: skip
+    return dict(document["config"])
+
+
+def load_stack_file(path: Path) -> StackConfig:
+    """Load and validate a stack file."""
+    return parse_config(split_namespaces(read_stack_file(path), str(path)), str(path))
+
+
+def to_pulumi_config(config: Mapping[str, Any]) -> dict[str, str]:
+    """Render a config map the way the engine hands it to a program: structured values as JSON."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()
+    }
+
+
+def load_from_pulumi() -> StackConfig:
+    """Load the configuration inside a running Pulumi program (real engine or mocks)."""
+    import pulumi
+    from pulumi.runtime import config as runtime_config
+
+    source = f"stacks/Pulumi.{pulumi.get_stack()}.yaml"
+    merged: dict[str, Any] = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    values: dict[str, Any] = {}
+    for key, value in merged.items():
+        if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(value)
+        values[key] = value
+    return parse_config(split_namespaces(values, source), source)

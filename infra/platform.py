@@ -1,0 +1,118 @@
+"""The platform document: the contract between the infrastructure and every ops tool.
+
+The stack exports it as the output `platform`. Exporters, runbook automation and the handover checks
+read it instead of asking AWS or the stack files, so it carries everything they need by name. The
+`version` changes whenever a field is removed or changes meaning; adding a field does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic.alias_generators import to_camel
+
+from infra.config import Environment, Language, Organisation, Phase, StackConfig, Status, Tier
+
+VERSION = 1
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class ContactEntry(_Doc):
+    name: str
+    email: EmailStr
+    organisation: Organisation | None = None
+
+
+class NetworkEntry(_Doc):
+    vpc_id: str
+    availability_zones: list[str] = Field(min_length=2)
+    public_subnet_ids: list[str]
+    private_subnet_ids: list[str]
+
+
+class AcademyEntry(_Doc):
+    slug: str
+    name: str
+    country: str
+    url: str
+    hostname: str
+    languages: list[Language]
+    default_language: Language
+    tier: Tier
+    status: Status
+    steward: Organisation
+    admins: list[ContactEntry]
+    log_group: str
+
+
+class PlatformDocument(_Doc):
+    version: Literal[1]
+    project: str
+    stack: str
+    environment: Environment
+    region: str
+    domain: str
+    phase: Phase
+    oncall: list[ContactEntry]
+    network: NetworkEntry
+    academies: list[AcademyEntry]
+
+    def academy(self, slug: str) -> AcademyEntry:
+        for entry in self.academies:
+            if entry.slug == slug:
+                return entry
+        raise KeyError(slug)
+
+
+def platform_document(
+    cfg: StackConfig,
+    stack: str,
+    network: dict[str, Any],
+    academy_log_groups: dict[str, pulumi.Output[str]],
+) -> pulumi.Output[dict[str, Any]]:
+    """Build the document from the config and the components' outputs, validated by the model."""
+
+    def build(resolved: dict[str, Any]) -> dict[str, Any]:
+        doc = PlatformDocument(
+            version=VERSION,
+            project="cbsi-connect",
+            stack=stack,
+            environment=cfg.environment,
+            region=cfg.region,
+            domain=cfg.domain,
+            phase=cfg.stewardship.phase,
+            oncall=[
+                ContactEntry(name=c.name, email=c.email, organisation=c.organisation)
+                for c in cfg.oncall
+            ],
+            network=NetworkEntry.model_validate(resolved["network"]),
+            academies=[
+                AcademyEntry(
+                    slug=a.slug,
+                    name=a.name,
+                    country=a.country,
+                    url=f"https://{a.hostname}/",
+                    hostname=a.hostname,
+                    languages=a.languages,
+                    default_language=a.default_language,
+                    tier=a.tier,
+                    status=a.status,
+                    steward=a.steward,
+                    admins=[ContactEntry(name=c.name, email=c.email) for c in a.admins],
+                    log_group=resolved["logGroups"][a.slug],
+                )
+                for a in cfg.academies
+            ],
+        )
+        return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    return pulumi.Output.from_input({"network": network, "logGroups": academy_log_groups}).apply(
+        build
+    )
