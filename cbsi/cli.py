@@ -8,7 +8,6 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 
@@ -55,9 +54,13 @@ app.command("plan")(plan_command.plan)
 
 
 def main() -> None:
-    """Entry point: user errors print one `Error:` message and exit with their code (2 mostly)."""
+    """Entry point: user errors print one `Error:` message and exit with their code (2 mostly).
+
+    Typer itself answers argument errors (usage, exit 2); anything that is not a `CbsiError` is a
+    bug and keeps its traceback.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except CbsiError as exc:
         lines = str(exc).splitlines() or [type(exc).__name__]
         err.print(f"[bold red]Error:[/] {lines[0]}", markup=True)
@@ -65,12 +68,4 @@ def main() -> None:
             err.print(f"  {line}", markup=False)
         if os.environ.get("CBSI_DEBUG") and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("Aborted.")
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

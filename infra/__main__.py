@@ -39,7 +39,7 @@ network = Network(
         cidr=cfg.network.network,
         az_count=cfg.network.az_count,
         nat_gateways=cfg.network.nat_gateways,
-        flow_log_retention_days=cfg.log_retention_days,
+        flow_log_retention_days=cfg.network.flow_log_retention_days,
         tags=platform_tags(cfg),
     ),
     opts=platform,

@@ -341,12 +341,15 @@ def split_namespaces(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     return values
 
 
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The raw `config:` map of a stack file (all namespaces), or `ConfigError`."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+def read_stack_file(path: Path, source: str | None = None) -> dict[str, Any]:
+    """The raw `config:` map of a stack file (all namespaces), or `ConfigError`.
 
-    source = str(path)
+    `source` is how messages name the file (the path relative to the project by default).
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    source = source or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -355,10 +358,13 @@ def read_stack_file(path: Path) -> dict[str, Any]:
         )]) from None  # fmt: skip
     try:
         document = YAML(typ="safe", pure=True).load(text)
+    except MarkedYAMLError as exc:
+        where = f"line {exc.problem_mark.line + 1}" if exc.problem_mark else "an unknown line"
+        raise ConfigError(source, [ConfigProblem(
+            "yaml", f"not valid YAML at {where}: {exc.problem}; fix the syntax there"
+        )]) from None  # fmt: skip
     except YAMLError as exc:
-        raise ConfigError(
-            source, [ConfigProblem("yaml", f"not valid YAML: {exc}".replace("\n", " "))]
-        ) from None
+        raise ConfigError(source, [ConfigProblem("yaml", f"not valid YAML: {exc}")]) from None
     if not isinstance(document, dict) or not isinstance(document.get("config"), dict):
         raise ConfigError(source, [ConfigProblem(
             "config", "the file needs a top-level 'config:' map of namespaced settings"
@@ -366,9 +372,10 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     return dict(document["config"])
 
 
-def load_stack_file(path: Path) -> StackConfig:
+def load_stack_file(path: Path, source: str | None = None) -> StackConfig:
     """Load and validate a stack file."""
-    return parse_config(split_namespaces(read_stack_file(path), str(path)), str(path))
+    source = source or str(path)
+    return parse_config(split_namespaces(read_stack_file(path, source), source), source)
 
 
 def to_pulumi_config(config: Mapping[str, Any]) -> dict[str, str]:

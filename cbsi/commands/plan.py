@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from infra.config import parse_config, read_stack_file, split_namespaces
@@ -35,7 +37,7 @@ def plan(
     project = ctx.obj.project
     stack_file = project.stack_file(stack)
     source = project.relative(stack_file)
-    raw = read_stack_file(stack_file)
+    raw = read_stack_file(stack_file, source)
     cfg = parse_config(split_namespaces(raw, source), source)
 
     # Imported here so that config errors answer before pulumi is loaded.
@@ -70,7 +72,7 @@ def _label(resource: PlannedResource) -> str:
     options = (("protect", resource.protect), ("retain", resource.retain_on_delete))
     flags = [flag for flag, on in options if on]
     suffix = f" [dim]({', '.join(flags)})[/]" if flags else ""
-    return f"{resource.name} [dim]{resource.type}[/]{suffix}"
+    return f"{escape(resource.name)} [dim]{resource.type}[/]{suffix}"
 
 
 def _print_plan(out: Console, result: Plan) -> None:
@@ -108,7 +110,7 @@ def _print_plan(out: Console, result: Plan) -> None:
     outputs.add_column("name")
     outputs.add_column("value", overflow="fold")
     for key, value in result.outputs.items():
-        outputs.add_row(key, _summary(key, value))
+        outputs.add_row(key, Text(_summary(key, value)))
     out.print(outputs)
     platform_doc = result.outputs.get("platform")
     if isinstance(platform_doc, dict):
@@ -116,8 +118,15 @@ def _print_plan(out: Console, result: Plan) -> None:
         for column in ("slug", "url", "tier", "status", "steward", "languages"):
             sites.add_column(column, overflow="fold")
         for a in platform_doc.get("academies", []):
-            sites.add_row(a["slug"], a["url"], a["tier"], a["status"], a["steward"],
-                          " ".join(a["languages"]))  # fmt: skip
+            cells = (
+                a["slug"],
+                a["url"],
+                a["tier"],
+                a["status"],
+                a["steward"],
+                " ".join(a["languages"]),
+            )
+            sites.add_row(*(Text(c) for c in cells))
         out.print(sites)
 
 
@@ -140,11 +149,11 @@ def _print_diff(out: Console, changes: PlanDiff, baseline: Path | None) -> None:
     table.add_column("resource", overflow="fold")
     table.add_column("properties", overflow="fold")
     for resource in changes.added:
-        table.add_row("[green]+ add[/]", resource.urn, "")
+        table.add_row("[green]+ add[/]", Text(resource.urn), "")
     for resource in changes.removed:
-        table.add_row("[red]- delete[/]", resource.urn, "")
+        table.add_row("[red]- delete[/]", Text(resource.urn), "")
     for change in changes.changed:
-        table.add_row("[yellow]~ update[/]", change.urn, ", ".join(change.properties))
+        table.add_row("[yellow]~ update[/]", Text(change.urn), Text(", ".join(change.properties)))
     out.print(table)
     if changes.outputs_changed:
         out.print(f"Outputs changed: {', '.join(changes.outputs_changed)}")

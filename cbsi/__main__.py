@@ -1,0 +1,5 @@
+"""`python -m cbsi` is `cbsi`."""
+
+from cbsi.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""Shared fixtures: a copy of the project layout to change freely, the `cbsi` command, plans."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CBSI = [sys.executable, "-m", "cbsi"]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project folder like the repository's, whose stack files a test may edit."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    (root / "infra").symlink_to(ROOT / "infra", target_is_directory=True)
+    return root
+
+
+def run_cbsi(*args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """Run `cbsi` as an operator would, in its own process."""
+    return subprocess.run(
+        [*CBSI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def plan_of() -> Callable[[str], object]:
+    """The plan of one of the repository's stacks, computed once per test process."""
+    from cbsi.planfile import build_plan
+    from cbsi.planner import run_program
+    from infra.config import load_stack_file, read_stack_file
+
+    @functools.cache
+    def plan(stack: str):  # type: ignore[no-untyped-def]
+        path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+        cfg = load_stack_file(path)
+        run = run_program(ROOT / "infra" / "__main__.py", stack, read_stack_file(path), cfg.region)
+        return build_plan(run)
+
+    return plan
