@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from infra.errors import ConfigProblem, UsageError
@@ -31,7 +32,7 @@ class Project:
             "or pass --project-dir"
         )
 
-    @property
+    @cached_property
     def _settings(self) -> dict[str, object]:
         from ruamel.yaml import YAML
 

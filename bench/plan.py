@@ -1,0 +1,106 @@
+"""Benchmark `cbsi plan`: prod (19 academies) and a generated 200-academy registry vs the floor.
+
+The floor is a bare Python process that imports `pulumi` and the `pulumi_aws` service modules the
+program uses (read from the prod plan), and nothing else. pulumi_aws loads a service module lazily,
+on first attribute access, so the floor touches each resource class the plan uses: a bare
+`import pulumi_aws.ec2` would load almost nothing and measure no real floor. Each command runs
+several times; the figures are the median wall time and the largest peak RSS of its runs. Prints a
+table; it is not a test.
+
+    .venv/bin/python bench/plan.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+CBSI = [sys.executable, "-m", "cbsi"]
+
+
+def measure(argv: list[str], runs: int) -> tuple[float, float, str]:
+    """Median wall seconds, peak RSS in MiB, and the last run's stdout."""
+    walls, peaks, out = [], [], ""
+    for _ in range(runs):
+        start = time.perf_counter()
+        with tempfile.TemporaryFile() as sink:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, cwd=ROOT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            walls.append(time.perf_counter() - start)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            sink.seek(0)
+            out = sink.read().decode()
+        peaks.append(usage.ru_maxrss / 1024)
+    return statistics.median(walls), max(peaks), out
+
+
+def big_registry(project: Path, count: int) -> None:
+    """A copy of the prod stack whose registry has `count` generated academies."""
+    yaml = YAML()
+    stack_file = project / "stacks" / "Pulumi.prod.yaml"
+    document = yaml.load(stack_file)
+    config = document["config"]
+    template = dict(config["cbsi:academies"][1])
+    academies = []
+    for i in range(count):
+        slug = f"academy-{i:03d}"
+        academies.append({**template, "slug": slug, "name": f"Academy {i:03d}",
+                          "hostname": f"{slug}.{config['cbsi:domain']}"})  # fmt: skip
+    config["cbsi:academies"] = academies
+    yaml.dump(document, stack_file)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    runs = parser.parse_args().runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        shutil.copy(ROOT / "Pulumi.yaml", project)
+        shutil.copytree(ROOT / "stacks", project / "stacks")
+        (project / "infra").symlink_to(ROOT / "infra")
+        big_registry(project, 200)
+
+        prod_wall, prod_rss, prod_out = measure([*CBSI, "plan", "--stack", "prod", "--json"], runs)
+        prod_plan = json.loads(prod_out)
+        classes = sorted(
+            {(t.split(":")[1].split("/")[0], t.split(":")[2]) for t in prod_plan["counts"]}
+        )
+        services = sorted({service for service, _ in classes})
+        floor_code = "import pulumi, pulumi_aws\n" + "".join(
+            f"import pulumi_aws.{s}\npulumi_aws.{s}.{c}\n" for s, c in classes
+        )
+        floor_wall, floor_rss, _ = measure([sys.executable, "-c", floor_code], runs)
+        big_argv = [*CBSI, "--project-dir", str(project), "plan", "--stack", "prod", "--json"]
+        big_wall, big_rss, big_out = measure(big_argv, runs)
+        big_plan = json.loads(big_out)
+
+    rows = [
+        ("floor: import pulumi, pulumi_aws." + ",".join(services), floor_wall, floor_rss, "-"),
+        ("cbsi plan --stack prod --json (19 academies)", prod_wall, prod_rss,
+         str(len(prod_plan["resources"]))),
+        ("cbsi plan, 200 academies", big_wall, big_rss, str(len(big_plan["resources"]))),
+    ]  # fmt: skip
+    print(f"runs per command: {runs} (median wall time, peak RSS)")
+    print(f"{'command':<60} {'wall s':>7} {'RSS MiB':>8} {'resources':>9} {'x floor':>8}")
+    for name, wall, rss, count in rows:
+        print(f"{name:<60} {wall:7.2f} {rss:8.1f} {count:>9} {wall / floor_wall:8.2f}")
+    print(f"prod / floor: {prod_wall / floor_wall:.2f}x (target <= 2x)")
+    print(f"200 academies / prod: {big_wall / prod_wall:.2f}x (target <= 10x)")
+
+
+if __name__ == "__main__":
+    main()
