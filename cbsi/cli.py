@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from cbsi.commands import academy as academy_commands
 from cbsi.commands import plan as plan_command
 from cbsi.project import Project
 from infra.errors import CbsiError
@@ -51,6 +52,7 @@ def root(
 
 
 app.command("plan")(plan_command.plan)
+app.add_typer(academy_commands.app, name="academy")
 
 
 def main() -> None:

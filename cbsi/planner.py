@@ -18,6 +18,8 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _sync_await
 
 from infra.config import PROJECT, to_pulumi_config
 from infra.errors import ProgramError
@@ -82,7 +84,64 @@ _ID_PREFIX = {
     "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
     "aws:ec2/flowLog:FlowLog": "fl-",
     "aws:ec2/instance:Instance": "i-",
+    "aws:efs/fileSystem:FileSystem": "fs-",
+    "aws:efs/accessPoint:AccessPoint": "fsap-",
+    "aws:efs/mountTarget:MountTarget": "fsmt-",
+    "aws:route53/zone:Zone": "Z",
 }
+
+
+def _computed_outputs(
+    typ: str, name: str, digest: str, inputs: dict[str, Any], region: str
+) -> dict[str, Any]:
+    """Outputs AWS computes that the program reads, shaped like the real ones."""
+    short = digest[:8]
+    if typ == "aws:lb/loadBalancer:LoadBalancer":
+        return {
+            "dnsName": f"{name}-{short}.{region}.elb.amazonaws.com",
+            "zoneId": "Z35SXDOTRQ7X7K",
+            "arnSuffix": f"app/{name}/{digest[:16]}",
+        }
+    if typ == "aws:lb/targetGroup:TargetGroup":
+        return {"arnSuffix": f"targetgroup/{name}/{digest[:16]}"}
+    if typ == "aws:route53/zone:Zone":
+        return {
+            "zoneId": f"Z{digest[:20].upper()}",
+            "nameServers": [f"ns-{int(digest[i : i + 3], 16)}.awsdns-{i:02d}.org" for i in (0, 3)],
+        }
+    if typ == "aws:route53/record:Record":
+        return {"fqdn": inputs.get("name", name)}
+    if typ == "aws:acm/certificate:Certificate":
+        domain = str(inputs.get("domainName", name)).removeprefix("*.")
+        return {
+            "domainValidationOptions": [
+                {
+                    "domainName": inputs.get("domainName"),
+                    "resourceRecordName": f"_{short}.{domain}.",
+                    "resourceRecordType": "CNAME",
+                    "resourceRecordValue": f"_{digest[8:16]}.acm-validations.aws.",
+                }
+            ]
+        }
+    if typ == "aws:acm/certificateValidation:CertificateValidation":
+        return {"certificateArn": inputs.get("certificateArn")}
+    if typ == "aws:ecr/repository:Repository":
+        return {"repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name}"}
+    if typ == "aws:rds/instance:Instance":
+        secret_name = f"rds!db-{digest[:8]}-{digest[8:14]}"
+        secret = f"arn:aws:secretsmanager:{region}:{ACCOUNT_ID}:secret:{secret_name}"
+        return {
+            "identifier": name,
+            "address": f"{name}.{short}.{region}.rds.amazonaws.com",
+            "port": 5432,
+            "masterUserSecrets": [{"secretArn": secret, "secretStatus": "active"}],
+        }
+    if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
+        return {"primaryEndpointAddress": f"master.{name}.{short}.use1.cache.amazonaws.com"}
+    if typ.startswith("random:") and typ.endswith("RandomPassword"):
+        # Marked secret by the monitor (the provider declares it in additionalSecretOutputs).
+        return {"result": f"mock-password-{digest[:24]}"}
+    return {}
 
 
 class OfflineMocks(pulumi_mocks.Mocks):
@@ -109,6 +168,7 @@ class OfflineMocks(pulumi_mocks.Mocks):
         if args.typ == "aws:ec2/eip:Eip":
             # TEST-NET-3 addresses: obviously not real.
             outputs["publicIp"] = f"203.0.113.{int(digest[:4], 16) % 254 + 1}"
+        outputs.update(_computed_outputs(args.typ, name, digest, args.inputs, self.region))
         return resource_id, outputs
 
     def _arn(self, typ: str, service: str, name: str, resource_id: str) -> str:
@@ -119,6 +179,10 @@ class OfflineMocks(pulumi_mocks.Mocks):
             return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{name}"
         if service == "s3":
             return f"arn:aws:s3:::{name}"
+        if service == "secretsmanager":
+            return (
+                f"arn:aws:secretsmanager:{self.region}:{ACCOUNT_ID}:secret:{name}-{resource_id[:6]}"
+            )
         kind = typ.split("/")[1].split(":")[0].lower()
         return f"arn:aws:{service}:{self.region}:{ACCOUNT_ID}:{kind}/{resource_id}"
 
@@ -131,6 +195,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
                 "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
                 "groupNames": [self.region] * len(letters),
             }
+        if args.token == "aws:elb/getServiceAccount:getServiceAccount":
+            return {"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:root"}
         raise ProgramError(
@@ -148,6 +214,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
+        if request.additionalSecretOutputs and response.object:
+            # The engine marks these outputs secret (RandomPassword.result, for one); do the same,
+            # so that a secret leaking into a plain input shows up in the plan as it would for real.
+            state = rpc.deserialize_properties(response.object)
+            for key in request.additionalSecretOutputs:
+                if key in state:
+                    state[key] = rpc.wrap_rpc_secret(state[key])
+            response = resource_pb2.RegisterResourceResponse(
+                urn=response.urn,
+                id=response.id,
+                object=_sync_await(rpc.serialize_properties(state, {})),
+            )
         inputs = rpc.deserialize_properties(request.object) if request.type != STACK_TYPE else {}
         self.registrations.append(
             Registration(

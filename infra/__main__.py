@@ -16,8 +16,10 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.academy_site import AcademySite, AcademySiteArgs
+from infra.components.dns_zone import DnsZone, DnsZoneArgs
+from infra.components.lms_cluster import LmsCluster, LmsClusterArgs
 from infra.components.network import Network, NetworkArgs
-from infra.config import load_from_pulumi
+from infra.config import TIER_SIZES, load_from_pulumi
 from infra.errors import ConfigError
 from infra.platform import platform_document
 from infra.tags import academy_tags, platform_tags
@@ -27,6 +29,7 @@ try:
 except ConfigError as exc:
     raise pulumi.RunError(str(exc)) from None
 
+production = cfg.environment == "prod"
 # One explicit provider: the region comes from the typed config, and every resource below
 # inherits it through its parent component.
 provider = aws.Provider("aws", region=cfg.region)
@@ -45,13 +48,45 @@ network = Network(
     opts=platform,
 )
 
+dns = DnsZone(
+    "dns",
+    DnsZoneArgs(domain=cfg.domain, tags=platform_tags(cfg), protect=production),
+    opts=platform,
+)
+
+lms = LmsCluster(
+    "lms",
+    LmsClusterArgs(
+        environment=cfg.environment,
+        vpc_id=network.vpc_id,
+        public_subnet_ids=network.public_subnet_ids,
+        private_subnet_ids=network.private_subnet_ids,
+        certificate_arn=dns.certificate_arn,
+        lms=cfg.lms,
+        log_retention_days=cfg.log_retention_days,
+        production=production,
+        tags=platform_tags(cfg),
+    ),
+    opts=platform,
+)
+
+image = pulumi.Output.concat(lms.repository_url, ":", cfg.lms.image_tag)
 sites = {
     academy.slug: AcademySite(
         f"academy-{academy.slug}",
         AcademySiteArgs(
             academy=academy,
             environment=cfg.environment,
+            region=cfg.region,
+            # Dev and staging run every academy at the small size; prod sizes by tier.
+            size=TIER_SIZES[academy.tier if production else "small"],
+            cluster=lms,
+            zone_id=dns.zone_id,
+            vpc_id=network.vpc_id,
+            private_subnet_ids=network.private_subnet_ids,
+            image=image,
             log_retention_days=cfg.log_retention_days,
+            production=production,
             tags=academy_tags(cfg, academy),
         ),
         opts=platform,
@@ -60,6 +95,7 @@ sites = {
 }
 
 pulumi.export("vpcId", network.vpc_id)
+pulumi.export("nameServers", dns.name_servers)
 pulumi.export(
     "platform",
     platform_document(
@@ -71,6 +107,30 @@ pulumi.export(
             "publicSubnetIds": network.public_subnet_ids,
             "privateSubnetIds": network.private_subnet_ids,
         },
-        academy_log_groups={slug: site.log_group_name for slug, site in sites.items()},
+        lms={
+            "clusterName": lms.cluster_name,
+            "albDnsName": lms.alb_dns_name,
+            "albArnSuffix": lms.alb_arn_suffix,
+            "repositoryUrl": lms.repository_url,
+            "image": image,
+            "dbInstance": lms.db_identifier,
+            "dbAddress": lms.db_address,
+            "dbMasterSecretArn": lms.db_master_secret_arn,
+            "fileSystemId": lms.file_system_id,
+            "redisHost": lms.redis_host,
+            "redisAuthSecretArn": lms.redis_auth_secret_arn,
+        },
+        academies={
+            slug: {
+                "logGroup": site.log_group_name,
+                "accessPointId": site.access_point_id,
+                "serviceName": site.service_name,
+                "database": site.settings.database,
+                "dbSecretArn": site.db_secret_arn,
+                "sessionPrefix": site.settings.session_prefix,
+                "cachePrefix": site.settings.cache_prefix,
+            }
+            for slug, site in sites.items()
+        },
     ),
 )

@@ -11,10 +11,12 @@ reported as a `ConfigError` naming the file, the key path as Pulumi spells it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -172,7 +174,8 @@ class StewardshipConfig(_Model):
 class Academy(_Model):
     """One academy in the registry, and so one Moodle sub-site."""
 
-    slug: DnsLabel
+    # At most 40 characters: the slug also names the academy's database, role and log group.
+    slug: Annotated[DnsLabel, Field(max_length=40)]
     name: Text
     country: Country
     # The first language is the site's default.
@@ -188,6 +191,54 @@ class Academy(_Model):
         return self.languages[0]
 
 
+@dataclass(frozen=True)
+class TierSize:
+    """What a tier buys an academy's site: Fargate task size and autoscaling bounds."""
+
+    cpu: int  # Fargate CPU units (1024 = 1 vCPU), shared by the web and cron containers
+    memory: int  # MiB
+    min_tasks: int
+    max_tasks: int
+
+
+# Sized for Moodle 4.5 on PHP 8.3 behind Apache: a small academy (under ~1,000 officers) fits in
+# one 0.5 vCPU task; large academies (Jamaica, Trinidad and Tobago, Dominican Republic) keep two
+# tasks for availability and scale out during intakes. Dev and staging run one task of any tier.
+TIER_SIZES: dict[str, TierSize] = {
+    "small": TierSize(cpu=512, memory=1024, min_tasks=1, max_tasks=2),
+    "medium": TierSize(cpu=1024, memory=2048, min_tasks=1, max_tasks=4),
+    "large": TierSize(cpu=2048, memory=4096, min_tasks=2, max_tasks=8),
+}
+
+
+def listener_priority(slug: str) -> int:
+    """A load balancer rule priority derived from the slug alone (1-49999).
+
+    Derived rather than positional so that adding, removing or reordering academies never
+    renumbers another academy's rule; the config rules refuse the rare collision.
+    """
+    return 1 + int(hashlib.sha256(slug.encode()).hexdigest(), 16) % 49_999
+
+
+class LmsConfig(_Model):
+    """The shared Moodle cluster."""
+
+    # Tag of our Moodle image (docker/moodle) in the stack's ECR repository.
+    image_tag: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+    # RDS PostgreSQL rather than Aurora: for ~19 small sites one db.t4g instance is about half the
+    # cost of Aurora's smallest provisioned or serverless floor, with the same engine.
+    db_instance_class: Annotated[str, Field(pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")]
+    db_allocated_storage_gb: int = Field(ge=20, le=16384)
+    # Storage autoscaling ceiling: the disk grows on its own up to here.
+    db_max_allocated_storage_gb: int = Field(ge=20, le=16384)
+    db_backup_retention_days: int = Field(ge=1, le=35)
+    # A standby in a second AZ; prod requires it.
+    db_multi_az: bool
+    redis_node_type: Annotated[str, Field(pattern=r"^cache\.[a-z0-9]+\.[a-z0-9]+$")]
+    # Read replicas behind the primary; with at least one, failover is automatic.
+    redis_replicas: int = Field(ge=0, le=5)
+
+
 class StackConfig(_Model):
     """Everything a stack file says under `cbsi:`."""
 
@@ -196,6 +247,7 @@ class StackConfig(_Model):
     # Root DNS domain of the stack; every academy hostname lives under it.
     domain: Hostname
     network: NetworkConfig
+    lms: LmsConfig
     # Application and audit log retention: three months covers incident review at low cost.
     log_retention_days: RetentionDays = 90
     stewardship: StewardshipConfig
@@ -215,6 +267,7 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
     key = f"{NAMESPACE}:academies"
     seen_slugs: dict[str, int] = {}
     seen_hosts: dict[str, int] = {}
+    seen_priorities: dict[int, int] = {}
     for i, academy in enumerate(cfg.academies):
         if academy.slug in seen_slugs:
             problems.append(ConfigProblem(
@@ -231,20 +284,27 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
                 "give each academy its own hostname",
             ))  # fmt: skip
         seen_hosts.setdefault(host, i)
-        if not host.endswith("." + cfg.domain):
+        label, _, parent = host.partition(".")
+        if parent != cfg.domain:
             problems.append(ConfigProblem(
                 f"{key}[{i}].hostname",
-                f"{host!r} is not under the stack's domain {cfg.domain!r}; "
+                f"{host!r} is not directly under the stack's domain {cfg.domain!r} (one label, "
+                f"so the platform's wildcard certificate covers it); "
                 f"use a name such as '{academy.slug}.{cfg.domain}'",
             ))  # fmt: skip
-        elif (
-            host.split(".")[0] in RESERVED_HOST_LABELS
-            and host.count(".") == cfg.domain.count(".") + 1
-        ):
+        elif label in RESERVED_HOST_LABELS:
             problems.append(ConfigProblem(
                 f"{key}[{i}].hostname",
                 f"{host!r} is reserved for the platform itself; use '{academy.slug}.{cfg.domain}'",
             ))  # fmt: skip
+        priority = listener_priority(academy.slug)
+        if priority in seen_priorities:
+            problems.append(ConfigProblem(
+                f"{key}[{i}].slug",
+                f"slug {academy.slug!r} maps to the same load balancer rule priority as "
+                f"{key}[{seen_priorities[priority]}]; choose a slightly different slug",
+            ))  # fmt: skip
+        seen_priorities.setdefault(priority, i)
         if len(set(academy.languages)) != len(academy.languages):
             problems.append(ConfigProblem(
                 f"{key}[{i}].languages", "a language is listed twice; list each language once"
@@ -268,6 +328,27 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
                 f"{NAMESPACE}:network.natGateways",
                 "prod keeps one NAT gateway per AZ so an AZ outage cannot cut the others off; "
                 "set it to 'per-az'",
+            ))  # fmt: skip
+    lms_key = f"{NAMESPACE}:lms"
+    if cfg.lms.db_max_allocated_storage_gb < cfg.lms.db_allocated_storage_gb:
+        problems.append(ConfigProblem(
+            f"{lms_key}.dbMaxAllocatedStorageGb",
+            "is below dbAllocatedStorageGb; set it at least as high",
+        ))  # fmt: skip
+    if cfg.environment == "prod":
+        if not cfg.lms.db_multi_az:
+            problems.append(ConfigProblem(
+                f"{lms_key}.dbMultiAz",
+                "prod keeps a standby database in a second AZ; set it to true",
+            ))  # fmt: skip
+        if cfg.lms.db_backup_retention_days < 7:
+            problems.append(ConfigProblem(
+                f"{lms_key}.dbBackupRetentionDays", "prod keeps at least 7 days of backups"
+            ))  # fmt: skip
+        if cfg.lms.redis_replicas < 1:
+            problems.append(ConfigProblem(
+                f"{lms_key}.redisReplicas",
+                "prod keeps a Redis replica for automatic failover; set it to 1",
             ))  # fmt: skip
     phase, steward = cfg.stewardship.phase, cfg.stewardship.platform_steward
     if phase != "joint" and steward != phase:

@@ -37,6 +37,20 @@ class NetworkEntry(_Doc):
     private_subnet_ids: list[str]
 
 
+class LmsEntry(_Doc):
+    cluster_name: str
+    alb_dns_name: str
+    alb_arn_suffix: str
+    repository_url: str
+    image: str
+    db_instance: str
+    db_address: str
+    db_master_secret_arn: str
+    file_system_id: str
+    redis_host: str
+    redis_auth_secret_arn: str
+
+
 class AcademyEntry(_Doc):
     slug: str
     name: str
@@ -50,6 +64,12 @@ class AcademyEntry(_Doc):
     steward: Organisation
     admins: list[ContactEntry]
     log_group: str
+    access_point_id: str
+    service_name: str
+    database: str
+    db_secret_arn: str
+    session_prefix: str
+    cache_prefix: str
 
 
 class PlatformDocument(_Doc):
@@ -62,6 +82,7 @@ class PlatformDocument(_Doc):
     phase: Phase
     oncall: list[ContactEntry]
     network: NetworkEntry
+    lms: LmsEntry
     academies: list[AcademyEntry]
 
     def academy(self, slug: str) -> AcademyEntry:
@@ -75,7 +96,8 @@ def platform_document(
     cfg: StackConfig,
     stack: str,
     network: dict[str, Any],
-    academy_log_groups: dict[str, pulumi.Output[str]],
+    lms: dict[str, Any],
+    academies: dict[str, dict[str, Any]],
 ) -> pulumi.Output[dict[str, Any]]:
     """Build the document from the config and the components' outputs, validated by the model."""
 
@@ -93,6 +115,7 @@ def platform_document(
                 for c in cfg.oncall
             ],
             network=NetworkEntry.model_validate(resolved["network"]),
+            lms=LmsEntry.model_validate(resolved["lms"]),
             academies=[
                 AcademyEntry(
                     slug=a.slug,
@@ -106,13 +129,13 @@ def platform_document(
                     status=a.status,
                     steward=a.steward,
                     admins=[ContactEntry(name=c.name, email=c.email) for c in a.admins],
-                    log_group=resolved["logGroups"][a.slug],
+                    **resolved["academies"][a.slug],
                 )
                 for a in cfg.academies
             ],
         )
         return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    return pulumi.Output.from_input({"network": network, "logGroups": academy_log_groups}).apply(
+    return pulumi.Output.from_input({"network": network, "lms": lms, "academies": academies}).apply(
         build
     )
