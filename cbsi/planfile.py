@@ -177,7 +177,8 @@ def _changed_properties(old: PlannedResource, new: PlannedResource) -> list[str]
     names = {
         k for k in old.inputs.keys() | new.inputs.keys() if old.inputs.get(k) != new.inputs.get(k)
     }
-    for option in ("protect", "retain_on_delete", "provider", "parent", "depends_on"):
+    # Options Pulumi itself reports as changes; dependsOn follows the inputs and is not one.
+    for option in ("protect", "retain_on_delete", "provider", "parent"):
         if getattr(old, option) != getattr(new, option):
             names.add(PlannedResource.model_fields[option].alias or option)
     return sorted(names)

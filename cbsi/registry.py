@@ -43,6 +43,7 @@ class StackFile:
         self.path, self.source = path, source
         self._yaml = YAML()  # round-trip: comments, order and quoting survive
         self._yaml.preserve_quotes = True
+        self._yaml.width = 4096  # never re-wrap an existing long line
         self._yaml.indent(mapping=2, sequence=4, offset=2)
         self.document = self._yaml.load(path.read_text(encoding="utf-8"))
 

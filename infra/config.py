@@ -298,7 +298,7 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
                 f"{host!r} is reserved for the platform itself; use '{academy.slug}.{cfg.domain}'",
             ))  # fmt: skip
         priority = listener_priority(academy.slug)
-        if priority in seen_priorities:
+        if priority in seen_priorities and seen_slugs[academy.slug] == i:
             problems.append(ConfigProblem(
                 f"{key}[{i}].slug",
                 f"slug {academy.slug!r} maps to the same load balancer rule priority as "

@@ -55,3 +55,20 @@ def plan_of() -> Callable[[str], object]:
         return build_plan(run)
 
     return plan
+
+
+def plan_config(config: dict, stack: str = "dev"):  # type: ignore[no-untyped-def]
+    """Plan an edited copy of a stack's config in this process (raw `config:` map)."""
+    from cbsi.planfile import build_plan
+    from cbsi.planner import run_program
+    from infra.config import parse_config, split_namespaces
+
+    cfg = parse_config(split_namespaces(config, stack), stack)
+    return build_plan(run_program(ROOT / "infra" / "__main__.py", stack, config, cfg.region))
+
+
+def stack_config(stack: str) -> dict:
+    """The raw `config:` map of one of the repository's stacks (a fresh copy each call)."""
+    from infra.config import read_stack_file
+
+    return read_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
