@@ -9,6 +9,7 @@ and an ARN is never the string "None". `pulumi up` on a machine with the CLI run
 from __future__ import annotations
 
 import hashlib
+import json
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,17 @@ def _computed_outputs(
             "port": 5432,
             "masterUserSecrets": [{"secretArn": secret, "secretStatus": "active"}],
         }
+    if typ == "aws:cloudfront/distribution:Distribution":
+        return {"domainName": f"d{digest[:13]}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}
+    if typ == "aws:ec2/instance:Instance":
+        return {"privateIp": f"10.0.{int(digest[:2], 16)}.{int(digest[2:4], 16) % 250 + 4}"}
+    if typ == "aws:kms/key:Key":
+        return {
+            "keyId": f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+        }
+    if typ == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket") or name
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
     if typ == "aws:elasticache/replicationGroup:ReplicationGroup":
         return {"primaryEndpointAddress": f"master.{name}.{short}.use1.cache.amazonaws.com"}
     if typ.startswith("random:") and typ.endswith("RandomPassword"):
@@ -194,6 +206,13 @@ class OfflineMocks(pulumi_mocks.Mocks):
                 "names": [f"{self.region}{x}" for x in letters],
                 "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))],
                 "groupNames": [self.region] * len(letters),
+            }
+        if args.token == "aws:ec2/getAmi:getAmi":
+            arch = "arm64" if "arm64" in json.dumps(args.args.get("filters")) else "amd64"
+            return {
+                "id": f"ami-0{_digest(arch)[:16]}",
+                "architecture": arch,
+                "name": f"debian-12-{arch}-20261101-1",
             }
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"id": "127311923021", "arn": "arn:aws:iam::127311923021:root"}

@@ -15,10 +15,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.academy_site import AcademySite, AcademySiteArgs
+from infra.components.academy_site import AcademySite, AcademySiteArgs, MediaAccess
 from infra.components.dns_zone import DnsZone, DnsZoneArgs
 from infra.components.lms_cluster import LmsCluster, LmsClusterArgs
+from infra.components.media_store import MediaStore, MediaStoreArgs, academy_prefix
 from infra.components.network import Network, NetworkArgs
+from infra.components.relay_fleet import RelayFleet, RelayFleetArgs
 from infra.config import TIER_SIZES, load_from_pulumi
 from infra.errors import ConfigError
 from infra.platform import platform_document
@@ -34,6 +36,7 @@ production = cfg.environment == "prod"
 # inherits it through its parent component.
 provider = aws.Provider("aws", region=cfg.region)
 platform = pulumi.ResourceOptions(provider=provider)
+account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
 
 network = Network(
     "network",
@@ -70,7 +73,44 @@ lms = LmsCluster(
     opts=platform,
 )
 
+media = MediaStore(
+    "media",
+    MediaStoreArgs(
+        environment=cfg.environment,
+        region=cfg.region,
+        domain=cfg.domain,
+        zone_id=dns.zone_id,
+        account_id=account_id,
+        academies=cfg.academies,
+        media=cfg.media,
+        log_retention_days=cfg.log_retention_days,
+        production=production,
+        tags=platform_tags(cfg),
+    ),
+    opts=platform,
+)
+
+relays = RelayFleet(
+    "relays",
+    RelayFleetArgs(
+        environment=cfg.environment,
+        region=cfg.region,
+        domain=cfg.domain,
+        zone_id=dns.zone_id,
+        vpc_id=network.vpc_id,
+        public_subnet_ids=network.public_subnet_ids,
+        availability_zones=network.availability_zones,
+        relays=cfg.relays,
+        cert_email=str(cfg.oncall[0].email),
+        tags=platform_tags(cfg),
+    ),
+    opts=platform,
+)
+
 image = pulumi.Output.concat(lms.repository_url, ":", cfg.lms.image_tag)
+media_access = MediaAccess(
+    bucket_arn=media.bucket_arn, key_arn=media.key_arn, account_id=account_id
+)
 sites = {
     academy.slug: AcademySite(
         f"academy-{academy.slug}",
@@ -85,6 +125,7 @@ sites = {
             vpc_id=network.vpc_id,
             private_subnet_ids=network.private_subnet_ids,
             image=image,
+            media=media_access,
             log_retention_days=cfg.log_retention_days,
             production=production,
             tags=academy_tags(cfg, academy),
@@ -120,6 +161,23 @@ pulumi.export(
             "redisHost": lms.redis_host,
             "redisAuthSecretArn": lms.redis_auth_secret_arn,
         },
+        media={
+            "bucket": media.bucket_name,
+            "kmsKeyArn": media.key_arn,
+            "hostname": media.hostname,
+            "cloudfrontDomain": media.distribution_domain,
+            "distributionId": media.distribution_id,
+            "logBucket": media.log_bucket_name,
+            "replicaBucket": media.replica_bucket,
+            "backupVault": media.backup_vault,
+        },
+        relays={
+            "hostname": relays.hostname,
+            "secretArn": relays.secret_arn,
+            "minPort": cfg.relays.min_port,
+            "maxPort": cfg.relays.max_port,
+            "hosts": relays.relays,
+        },
         academies={
             slug: {
                 "logGroup": site.log_group_name,
@@ -129,6 +187,8 @@ pulumi.export(
                 "dbSecretArn": site.db_secret_arn,
                 "sessionPrefix": site.settings.session_prefix,
                 "cachePrefix": site.settings.cache_prefix,
+                "mediaPrefix": academy_prefix(slug),
+                "uploaderRoleArn": site.uploader_role_arn,
             }
             for slug, site in sites.items()
         },

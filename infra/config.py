@@ -239,6 +239,35 @@ class LmsConfig(_Model):
     redis_replicas: int = Field(ge=0, le=5)
 
 
+class MediaConfig(_Model):
+    """Course media storage."""
+
+    # Old versions of changed or deleted objects are kept this long, so mistakes can be undone.
+    noncurrent_version_days: int = Field(ge=1, le=3650)
+    # A second region holding a replica of the bucket, for disaster recovery; prod requires it.
+    replica_region: Region | None = None
+    # AWS Backup of the bucket, daily, kept this many days; prod requires it.
+    backup_retention_days: int | None = Field(default=None, ge=7, le=3650)
+
+
+_GRAVITON = re.compile(r"[a-z]+\d+g")
+
+
+class RelayConfig(_Model):
+    """The coturn TURN relay fleet for classroom video."""
+
+    count: int = Field(ge=1, le=20)
+    # Graviton (t4g, c7g...) is the cheapest per Mbit; the AMI follows the architecture.
+    instance_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")]
+    # UDP ports relays allocate from (coturn's defaults); the security group opens exactly these.
+    min_port: int = Field(default=49152, ge=1024, le=65535)
+    max_port: int = Field(default=65535, ge=1024, le=65535)
+
+    @property
+    def architecture(self) -> Literal["arm64", "x86_64"]:
+        return "arm64" if _GRAVITON.match(self.instance_type) else "x86_64"
+
+
 class StackConfig(_Model):
     """Everything a stack file says under `cbsi:`."""
 
@@ -248,6 +277,8 @@ class StackConfig(_Model):
     domain: Hostname
     network: NetworkConfig
     lms: LmsConfig
+    media: MediaConfig
+    relays: RelayConfig
     # Application and audit log retention: three months covers incident review at low cost.
     log_retention_days: RetentionDays = 90
     stewardship: StewardshipConfig
@@ -349,6 +380,30 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
             problems.append(ConfigProblem(
                 f"{lms_key}.redisReplicas",
                 "prod keeps a Redis replica for automatic failover; set it to 1",
+            ))  # fmt: skip
+    if cfg.relays.min_port >= cfg.relays.max_port:
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:relays.minPort", "must be below relays.maxPort; widen the range"
+        ))  # fmt: skip
+    if cfg.media.replica_region == cfg.region:
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:media.replicaRegion",
+            f"is the stack's own region {cfg.region!r}; choose another region (e.g. us-west-2)",
+        ))  # fmt: skip
+    if cfg.environment == "prod":
+        if cfg.media.replica_region is None:
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:media.replicaRegion",
+                "prod replicates media to a second region; set one such as 'us-west-2'",
+            ))  # fmt: skip
+        if cfg.media.backup_retention_days is None:
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:media.backupRetentionDays",
+                "prod backs media up with AWS Backup; set the retention (e.g. 35)",
+            ))  # fmt: skip
+        if cfg.relays.count < 2:
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:relays.count", "prod runs at least 2 relays in different AZs"
             ))  # fmt: skip
     phase, steward = cfg.stewardship.phase, cfg.stewardship.platform_steward
     if phase != "joint" and steward != phase:

@@ -51,6 +51,34 @@ class LmsEntry(_Doc):
     redis_auth_secret_arn: str
 
 
+class MediaEntry(_Doc):
+    bucket: str
+    kms_key_arn: str
+    hostname: str
+    cloudfront_domain: str
+    distribution_id: str
+    log_bucket: str
+    replica_bucket: str | None = None
+    backup_vault: str | None = None
+
+
+class RelayHost(_Doc):
+    name: str
+    hostname: str
+    availability_zone: str
+    instance_id: str
+    public_ip: str
+    private_ip: str
+
+
+class RelaysEntry(_Doc):
+    hostname: str
+    secret_arn: str = Field(description="Secrets Manager ARN of the TURN REST shared secret")
+    min_port: int
+    max_port: int
+    hosts: list[RelayHost]
+
+
 class AcademyEntry(_Doc):
     slug: str
     name: str
@@ -70,6 +98,8 @@ class AcademyEntry(_Doc):
     db_secret_arn: str
     session_prefix: str
     cache_prefix: str
+    media_prefix: str
+    uploader_role_arn: str
 
 
 class PlatformDocument(_Doc):
@@ -83,6 +113,8 @@ class PlatformDocument(_Doc):
     oncall: list[ContactEntry]
     network: NetworkEntry
     lms: LmsEntry
+    media: MediaEntry
+    relays: RelaysEntry
     academies: list[AcademyEntry]
 
     def academy(self, slug: str) -> AcademyEntry:
@@ -97,6 +129,8 @@ def platform_document(
     stack: str,
     network: dict[str, Any],
     lms: dict[str, Any],
+    media: dict[str, Any],
+    relays: dict[str, Any],
     academies: dict[str, dict[str, Any]],
 ) -> pulumi.Output[dict[str, Any]]:
     """Build the document from the config and the components' outputs, validated by the model."""
@@ -116,6 +150,8 @@ def platform_document(
             ],
             network=NetworkEntry.model_validate(resolved["network"]),
             lms=LmsEntry.model_validate(resolved["lms"]),
+            media=MediaEntry.model_validate(resolved["media"]),
+            relays=RelaysEntry.model_validate(resolved["relays"]),
             academies=[
                 AcademyEntry(
                     slug=a.slug,
@@ -136,6 +172,5 @@ def platform_document(
         )
         return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    return pulumi.Output.from_input({"network": network, "lms": lms, "academies": academies}).apply(
-        build
-    )
+    parts = {"network": network, "lms": lms, "media": media, "relays": relays}
+    return pulumi.Output.from_input({**parts, "academies": academies}).apply(build)

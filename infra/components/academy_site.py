@@ -11,6 +11,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.components.lms_cluster import APP_PORT, DB_PORT, REDIS_PORT, LmsCluster
+from infra.components.media_store import academy_prefix, reader_policy, uploader_policy
 from infra.config import Academy, TierSize, listener_priority
 
 DATAROOT = "/var/www/moodledata"
@@ -55,6 +56,15 @@ def notice_page(academy: Academy) -> str:
 
 
 @dataclass(frozen=True)
+class MediaAccess:
+    """What a site needs to know about the media bucket."""
+
+    bucket_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+    account_id: str
+
+
+@dataclass(frozen=True)
 class AcademySiteArgs:
     """The registry entry and what the platform decides for it."""
 
@@ -67,6 +77,7 @@ class AcademySiteArgs:
     vpc_id: pulumi.Input[str]
     private_subnet_ids: list[pulumi.Output[str]]
     image: pulumi.Input[str]
+    media: MediaAccess
     log_retention_days: int
     production: bool
     tags: dict[str, str]
@@ -139,6 +150,7 @@ class AcademySite(pulumi.ComponentResource):
         )
         self._routing(target_group)
         self._service(task_definition, target_group)
+        self._media(task_role)
 
         self.log_group_name = log_group.name
         self.access_point_id = access_point.id
@@ -151,11 +163,55 @@ class AcademySite(pulumi.ComponentResource):
                 "targetGroupArn": target_group.arn,
                 "database": self.settings.database,
                 "dbSecretArn": self.db_secret_arn,
+                "uploaderRoleArn": self.uploader_role_arn,
             }
         )
 
     def _tagged(self, suffix: str) -> dict[str, str]:
         return {**self._args.tags, "Name": f"{self._name}-{suffix}"}
+
+    def _media(self, task_role: aws.iam.Role) -> None:
+        """The site reads its own media prefix; its content contributors (people, with MFA)
+        assume the uploader role to write there and nowhere else."""
+        name, media, slug = self._name, self._args.media, self._args.academy.slug
+        aws.iam.RolePolicy(
+            f"{name}-task-media",
+            role=task_role.id,
+            policy=pulumi.Output.all(media.bucket_arn, media.key_arn).apply(
+                lambda v: json.dumps(reader_policy(v[0], v[1], slug))
+            ),
+            opts=pulumi.ResourceOptions(parent=task_role),
+        )
+        uploader = aws.iam.Role(
+            f"{name}-uploader",
+            description=f"Content contributors of {self._args.academy.name}: "
+            f"s3://.../{academy_prefix(slug)}",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{media.account_id}:root"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                        }
+                    ],
+                }
+            ),
+            max_session_duration=4 * 3600,
+            tags=self._tagged("uploader"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-uploader",
+            role=uploader.id,
+            policy=pulumi.Output.all(media.bucket_arn, media.key_arn).apply(
+                lambda v: json.dumps(uploader_policy(v[0], v[1], slug))
+            ),
+            opts=pulumi.ResourceOptions(parent=uploader),
+        )
+        self.uploader_role_arn = uploader.arn
 
     def _secrets(
         self, keep: pulumi.ResourceOptions

@@ -32,7 +32,10 @@ class SecureBucketArgs:
     cors_rules: Sequence[aws.s3.BucketCorsConfigurationCorsRuleArgs] = ()
     # Stateful buckets are protected in prod: `pulumi destroy` cannot take them.
     protect: bool = False
-    bucket_prefix: str | None = None
+    # A fixed name where other tools refer to the bucket by name (media); auto-named otherwise.
+    bucket_name: pulumi.Input[str] | None = None
+    # Another region than the provider's (the media replica); pulumi-aws 7 takes it per resource.
+    region: str | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
 
 
@@ -63,7 +66,8 @@ class SecureBucket(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             name,
-            bucket_prefix=args.bucket_prefix,
+            bucket=args.bucket_name,
+            region=args.region,
             tags={**args.tags, "Name": name},
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
@@ -71,6 +75,7 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=bucket.id,
+            region=args.region,
             block_public_acls=True,
             block_public_policy=True,
             ignore_public_acls=True,
@@ -80,6 +85,7 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
+            region=args.region,
             rule={"object_ownership": "BucketOwnerEnforced"},  # ACLs off
             opts=child,
         )
@@ -90,6 +96,7 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket.id,
+            region=args.region,
             rules=[
                 {
                     "apply_server_side_encryption_by_default": default,
@@ -103,6 +110,7 @@ class SecureBucket(pulumi.ComponentResource):
             aws.s3.BucketVersioning(
                 f"{name}-versioning",
                 bucket=bucket.id,
+                region=args.region,
                 versioning_configuration={"status": "Enabled"},
                 opts=child,
             )
@@ -110,17 +118,26 @@ class SecureBucket(pulumi.ComponentResource):
             aws.s3.BucketLogging(
                 f"{name}-logging",
                 bucket=bucket.id,
+                region=args.region,
                 target_bucket=args.log_bucket,
                 target_prefix=args.log_prefix,
                 opts=child,
             )
         if args.lifecycle_rules:
             aws.s3.BucketLifecycleConfiguration(
-                f"{name}-lifecycle", bucket=bucket.id, rules=list(args.lifecycle_rules), opts=child
+                f"{name}-lifecycle",
+                bucket=bucket.id,
+                region=args.region,
+                rules=list(args.lifecycle_rules),
+                opts=child,
             )
         if args.cors_rules:
             aws.s3.BucketCorsConfiguration(
-                f"{name}-cors", bucket=bucket.id, cors_rules=list(args.cors_rules), opts=child
+                f"{name}-cors",
+                bucket=bucket.id,
+                region=args.region,
+                cors_rules=list(args.cors_rules),
+                opts=child,
             )
         extra = args.extra_statements
 
@@ -133,9 +150,11 @@ class SecureBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=bucket.id,
+            region=args.region,
             policy=bucket.arn.apply(policy),
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.depends_on),
         )
         self.name = bucket.bucket
         self.arn = bucket.arn
+        self.versioned = args.versioning
         self.register_outputs({"name": self.name, "arn": self.arn})

@@ -68,7 +68,12 @@ def test_diff_lists_only_the_added_academys_resources(project: Path, tmp_path: P
     add_academy(project / "stacks" / "Pulumi.dev.yaml", "belize")
     diff = plan_json(project, "dev", "--diff", str(saved))["diff"]
 
-    assert diff["removed"] == [] and diff["changed"] == []
+    assert diff["removed"] == []
+    # Only the media bucket's registry-wide CORS origins and recordings rules change.
+    assert sorted(c["urn"].rsplit("::", 1)[1] for c in diff["changed"]) == [
+        "media-bucket-cors",
+        "media-bucket-lifecycle",
+    ]
     assert diff["outputsChanged"] == ["platform"]
     added = diff["added"]
     assert len(added) >= 2  # the AcademySite component and what it owns
@@ -77,7 +82,7 @@ def test_diff_lists_only_the_added_academys_resources(project: Path, tmp_path: P
 
     text = run_cbsi("--project-dir", str(project), "plan", "--stack", "dev", "--diff", str(saved))
     assert text.returncode == 0
-    assert f"{len(added)} to add, 0 to change, 0 to delete." in text.stdout
+    assert f"{len(added)} to add, 2 to change, 0 to delete." in text.stdout
 
 
 def test_diff_against_the_same_config_is_empty(project: Path, tmp_path: Path) -> None:

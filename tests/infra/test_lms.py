@@ -132,21 +132,33 @@ def test_load_balancer_terminates_modern_tls_and_redirects_http(plan_of) -> None
     alb = one(plan, "aws:lb/loadBalancer:LoadBalancer")
     assert alb.inputs["dropInvalidHeaderFields"] is True
     assert alb.inputs["accessLogs"]["enabled"] is True
-    cert = one(plan, "aws:acm/certificate:Certificate")
+    (cert,) = [r for r in plan.resources if r.name == "dns-wildcard-cert"]
     assert cert.inputs["domainName"] == "*.cbsi-connect.org"
+    assert cert.inputs["subjectAlternativeNames"] == ["cbsi-connect.org"]
+    assert listeners[443].inputs["certificateArn"] == cert.inputs.get(
+        "arn", listeners[443].inputs["certificateArn"]
+    )
     assert cert.inputs["validationMethod"] == "DNS"
 
 
-def test_only_the_load_balancer_is_open_to_the_internet(plan_of) -> None:
+def test_only_the_load_balancer_and_turn_ports_are_open_to_the_internet(plan_of) -> None:
     plan = plan_of("prod")
     open_rules = [
         r for r in plan.resources
         if r.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
         and r.inputs.get("cidrIpv4") == "0.0.0.0/0"
     ]  # fmt: skip
-    assert sorted((r.name, r.inputs["fromPort"]) for r in open_rules) == [
-        ("lms-alb-in-443", 443),
-        ("lms-alb-in-80", 80),
+    opened = sorted(
+        (r.name, r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"])
+        for r in open_rules
+    )
+    assert opened == [
+        ("lms-alb-in-443", "tcp", 443, 443),
+        ("lms-alb-in-80", "tcp", 80, 80),
+        ("relays-in-relay-udp", "udp", 49152, 65535),
+        ("relays-in-stun-tcp", "tcp", 3478, 3478),
+        ("relays-in-stun-udp", "udp", 3478, 3478),
+        ("relays-in-turns-tcp", "tcp", 5349, 5349),
     ]
     names = {r.name: r for r in plan.resources}
     for tier, port in (("db", 5432), ("efs", 2049), ("redis", 6379)):
@@ -211,13 +223,19 @@ def test_offboarding_changes_only_that_academys_routing_and_scale(plan_of) -> No
     assert len(action["fixedResponse"]["messageBody"]) <= 1024  # the ALB's limit
 
 
-def test_adding_an_academy_touches_nothing_else(plan_of) -> None:
+def test_adding_an_academy_touches_nothing_of_another_academy(plan_of) -> None:
     before = plan_of("dev")
     config = stack_config("dev")
     entry = dict(config["cbsi:academies"][1], slug="belize", hostname="belize.dev.cbsi-connect.org")
     config["cbsi:academies"].append(entry)
     changes = diff_plans(before, plan_config(config))
-    assert changes.removed == [] and changes.changed == []
+    assert changes.removed == []
+    # Two registry-wide settings of the media bucket list every academy: its CORS origins and
+    # its recordings lifecycle rules. Nothing else changes.
+    assert [(c.urn.rsplit("::", 1)[1], c.properties) for c in changes.changed] == [
+        ("media-bucket-cors", ["corsRules"]),
+        ("media-bucket-lifecycle", ["rules"]),
+    ]
     assert {r.academy for r in changes.added} == {"belize"}
     assert len(changes.added) == len([r for r in before.resources if r.academy == "jamaica"])
 
