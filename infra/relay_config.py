@@ -5,6 +5,9 @@ Pure functions, so the same template is what tests start a real coturn with.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
 from dataclasses import dataclass
@@ -12,6 +15,7 @@ from pathlib import Path
 from string import Template
 
 from ruamel.yaml import YAML
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 TEMPLATE = Path(__file__).parent / "templates" / "turnserver.conf"
 # Placeholders the relay fills in at boot (cbsi-relay-setup), never at render time.
@@ -140,6 +144,20 @@ def render_user_data(
             "CBSI_CERT_EMAIL": cert_email,
         }.items()
     )
+    files = [
+        {"path": "/etc/cbsi-relay.env", "permissions": "0644", "content": environment},
+        {"path": "/etc/cbsi/turnserver.conf.template", "permissions": "0600", "content": conf},
+        {
+            "path": "/usr/local/sbin/cbsi-relay-setup",
+            "permissions": "0750",
+            "content": SETUP_SCRIPT,
+        },
+        {
+            "path": "/usr/local/sbin/cbsi-relay-certs",
+            "permissions": "0750",
+            "content": CERTS_SCRIPT,
+        },
+    ]
     document = {
         "package_update": True,
         "package_upgrade": True,
@@ -152,29 +170,20 @@ def render_user_data(
             "python3-certbot-dns-route53",
             "chrony",
         ],
-        "write_files": [
-            {"path": "/etc/cbsi-relay.env", "permissions": "0644", "content": environment},
-            {
-                "path": "/etc/cbsi/turnserver.conf.template",
-                "permissions": "0600",
-                "content": conf,
-            },
-            {
-                "path": "/usr/local/sbin/cbsi-relay-setup",
-                "permissions": "0750",
-                "content": SETUP_SCRIPT,
-            },
-            {
-                "path": "/usr/local/sbin/cbsi-relay-certs",
-                "permissions": "0750",
-                "content": CERTS_SCRIPT,
-            },
-        ],
+        # Literal `|` blocks, so an operator reading the user data reads plain files.
+        "write_files": [{**f, "content": LiteralScalarString(f["content"])} for f in files],
         "runcmd": [["/usr/local/sbin/cbsi-relay-setup"]],
     }
     out = io.StringIO()
-    emitter = YAML(typ="safe", pure=True)
-    emitter.default_flow_style = False
+    emitter = YAML()  # round-trip dumper: keeps this order
     emitter.width = 1000
     emitter.dump(document, out)
     return "#cloud-config\n" + out.getvalue()
+
+
+def rest_credentials(secret: str, name: str, expires_at: int) -> tuple[str, str]:
+    """TURN REST API credentials coturn accepts with `use-auth-secret`: the username is
+    `<unix expiry>:<name>`, the password base64(HMAC-SHA1(secret, username))."""
+    username = f"{expires_at}:{name}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(digest).decode()
