@@ -76,20 +76,34 @@ def main() -> None:
 
         prod_wall, prod_rss, prod_out = measure([*CBSI, "plan", "--stack", "prod", "--json"], runs)
         prod_plan = json.loads(prod_out)
-        classes = sorted(
-            {(t.split(":")[1].split("/")[0], t.split(":")[2]) for t in prod_plan["counts"]}
-        )
-        services = sorted({service for service, _ in classes})
-        floor_code = "import pulumi, pulumi_aws\n" + "".join(
-            f"import pulumi_aws.{s}\npulumi_aws.{s}.{c}\n" for s, c in classes
+        packages = {"aws": "pulumi_aws", "random": "pulumi_random"}
+        classes = set()
+        for token in prod_plan["counts"]:
+            package, module, name = token.split(":")
+            module = module.split("/")[0]
+            path = packages[package] + ("" if module == "index" else f".{module}")
+            classes.add((path, name))
+        services = sorted({path.split(".", 1)[-1] for path, _ in classes})
+        floor_code = "import pulumi\n" + "".join(
+            f"import {path}\n{path}.{name}\n" for path, name in sorted(classes)
         )
         floor_wall, floor_rss, _ = measure([sys.executable, "-c", floor_code], runs)
+        # The SDK's own cost of registering as many resources under its plain mocks.
+        sdk_argv = [
+            sys.executable,
+            str(ROOT / "bench" / "sdk_floor.py"),
+            str(len(prod_plan["resources"])),
+            *(f"{p}.{n}" for p, n in sorted(classes)),
+        ]
+        sdk_wall, sdk_rss, _ = measure(sdk_argv, runs)
         big_argv = [*CBSI, "--project-dir", str(project), "plan", "--stack", "prod", "--json"]
         big_wall, big_rss, big_out = measure(big_argv, runs)
         big_plan = json.loads(big_out)
 
     rows = [
-        ("floor: import pulumi, pulumi_aws." + ",".join(services), floor_wall, floor_rss, "-"),
+        (f"floor: import pulumi and {len(services)} provider modules", floor_wall, floor_rss, "-"),
+        (f"SDK floor: imports + {len(prod_plan['resources'])} resources, plain mocks",
+         sdk_wall, sdk_rss, str(len(prod_plan["resources"]))),
         ("cbsi plan --stack prod --json (19 academies)", prod_wall, prod_rss,
          str(len(prod_plan["resources"]))),
         ("cbsi plan, 200 academies", big_wall, big_rss, str(len(big_plan["resources"]))),
@@ -99,6 +113,7 @@ def main() -> None:
     for name, wall, rss, count in rows:
         print(f"{name:<60} {wall:7.2f} {rss:8.1f} {count:>9} {wall / floor_wall:8.2f}")
     print(f"prod / floor: {prod_wall / floor_wall:.2f}x (target <= 2x)")
+    print(f"prod / SDK floor: {prod_wall / sdk_wall:.2f}x (what cbsi adds beyond the SDK's mocks)")
     print(f"200 academies / prod: {big_wall / prod_wall:.2f}x (target <= 10x)")
 
 

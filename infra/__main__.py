@@ -21,7 +21,7 @@ from infra.components.lms_cluster import LmsCluster, LmsClusterArgs
 from infra.components.media_store import MediaStore, MediaStoreArgs, academy_prefix
 from infra.components.network import Network, NetworkArgs
 from infra.components.relay_fleet import RelayFleet, RelayFleetArgs
-from infra.config import TIER_SIZES, load_from_pulumi
+from infra.config import TIER_SIZES, listener_priorities, load_from_pulumi
 from infra.errors import ConfigError
 from infra.platform import platform_document
 from infra.tags import academy_tags, platform_tags
@@ -108,6 +108,7 @@ relays = RelayFleet(
 )
 
 image = pulumi.Output.concat(lms.repository_url, ":", cfg.lms.image_tag)
+priorities = listener_priorities([academy.slug for academy in cfg.academies])
 media_access = MediaAccess(
     bucket_arn=media.bucket_arn, key_arn=media.key_arn, account_id=account_id
 )
@@ -126,6 +127,7 @@ sites = {
             private_subnet_ids=network.private_subnet_ids,
             image=image,
             media=media_access,
+            listener_priority=priorities[academy.slug],
             log_retention_days=cfg.log_retention_days,
             production=production,
             tags=academy_tags(cfg, academy),

@@ -211,13 +211,20 @@ TIER_SIZES: dict[str, TierSize] = {
 }
 
 
-def listener_priority(slug: str) -> int:
-    """A load balancer rule priority derived from the slug alone (1-49999).
+def listener_priorities(slugs: list[str]) -> dict[str, int]:
+    """Load balancer rule priorities (1-49999), one per slug.
 
-    Derived rather than positional so that adding, removing or reordering academies never
-    renumbers another academy's rule; the config rules refuse the rare collision.
+    Each slug hashes to its own priority, so adding, removing or reordering academies leaves the
+    others' rules alone; the rare collision moves the later academy (in registry order) to the
+    next free priority, so appending an academy never renumbers an existing one.
     """
-    return 1 + int(hashlib.sha256(slug.encode()).hexdigest(), 16) % 49_999
+    taken: dict[int, str] = {}
+    for slug in slugs:
+        priority = 1 + int(hashlib.sha256(slug.encode()).hexdigest(), 16) % 49_999
+        while priority in taken:
+            priority = priority % 49_999 + 1
+        taken[priority] = slug
+    return {slug: priority for priority, slug in taken.items()}
 
 
 class LmsConfig(_Model):
@@ -298,7 +305,6 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
     key = f"{NAMESPACE}:academies"
     seen_slugs: dict[str, int] = {}
     seen_hosts: dict[str, int] = {}
-    seen_priorities: dict[int, int] = {}
     for i, academy in enumerate(cfg.academies):
         if academy.slug in seen_slugs:
             problems.append(ConfigProblem(
@@ -328,14 +334,6 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
                 f"{key}[{i}].hostname",
                 f"{host!r} is reserved for the platform itself; use '{academy.slug}.{cfg.domain}'",
             ))  # fmt: skip
-        priority = listener_priority(academy.slug)
-        if priority in seen_priorities and seen_slugs[academy.slug] == i:
-            problems.append(ConfigProblem(
-                f"{key}[{i}].slug",
-                f"slug {academy.slug!r} maps to the same load balancer rule priority as "
-                f"{key}[{seen_priorities[priority]}]; choose a slightly different slug",
-            ))  # fmt: skip
-        seen_priorities.setdefault(priority, i)
         if len(set(academy.languages)) != len(academy.languages):
             problems.append(ConfigProblem(
                 f"{key}[{i}].languages", "a language is listed twice; list each language once"

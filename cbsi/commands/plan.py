@@ -47,12 +47,12 @@ def plan(
     baseline = Plan.load(diff) if diff else None
     result = build_plan(run_program(project.program, stack, raw, cfg.region))
     changes = diff_plans(baseline, result) if baseline else None
+    document = result.model_dump(mode="json", by_alias=True)
     if save:
         save.parent.mkdir(parents=True, exist_ok=True)
-        save.write_text(result.to_json() + "\n", encoding="utf-8")
+        save.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
     if as_json:
-        document = json.loads(result.to_json())
         if changes is not None:
             document["diff"] = changes.model_dump(mode="json", by_alias=True)
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ import pulumi_random as random
 
 from infra.components.lms_cluster import APP_PORT, DB_PORT, REDIS_PORT, LmsCluster
 from infra.components.media_store import academy_prefix, reader_policy, uploader_policy
-from infra.config import Academy, TierSize, listener_priority
+from infra.config import Academy, TierSize
 
 DATAROOT = "/var/www/moodledata"
 WWW_DATA_UID = 33  # Debian's www-data, which Apache runs Moodle as in moodlehq/moodle-php-apache
@@ -78,6 +78,7 @@ class AcademySiteArgs:
     private_subnet_ids: list[pulumi.Output[str]]
     image: pulumi.Input[str]
     media: MediaAccess
+    listener_priority: int
     log_retention_days: int
     production: bool
     tags: dict[str, str]
@@ -509,7 +510,7 @@ class AcademySite(pulumi.ComponentResource):
         aws.lb.ListenerRule(
             f"{self._name}-rule",
             listener_arn=cluster.https_listener_arn,
-            priority=listener_priority(academy.slug),
+            priority=args.listener_priority,
             conditions=[{"host_header": {"values": [academy.hostname]}}],
             actions=[action],
             tags=self._tagged("rule"),

@@ -8,7 +8,7 @@ from collections import defaultdict
 import pytest
 
 from cbsi.planfile import diff_plans
-from infra.config import TIER_SIZES, listener_priority, load_stack_file
+from infra.config import TIER_SIZES, listener_priorities, load_stack_file
 from infra.platform import PlatformDocument
 from tests.conftest import ROOT, plan_config, stack_config
 
@@ -41,6 +41,7 @@ def test_each_academy_gets_exactly_its_own_site(plan_of, stack: str) -> None:
     plan = plan_of(stack)
     cfg = load_stack_file(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
     sites = owned(plan)
+    priorities = listener_priorities([a.slug for a in cfg.academies])
     assert set(sites) == {a.slug for a in cfg.academies}
     for academy in cfg.academies:
         mine = sites[academy.slug]
@@ -48,7 +49,7 @@ def test_each_academy_gets_exactly_its_own_site(plan_of, stack: str) -> None:
             assert len(mine[kind]) == count, (academy.slug, kind)
         (rule,) = mine["aws:lb/listenerRule:ListenerRule"]
         assert rule.inputs["conditions"] == [{"hostHeader": {"values": [academy.hostname]}}]
-        assert rule.inputs["priority"] == listener_priority(academy.slug)
+        assert rule.inputs["priority"] == priorities[academy.slug]
         (record,) = mine["aws:route53/record:Record"]
         assert record.inputs["name"] == academy.hostname and record.inputs["type"] == "A"
         (ap,) = mine["aws:efs/accessPoint:AccessPoint"]
@@ -248,3 +249,11 @@ def test_rule_priorities_do_not_depend_on_registry_order(plan_of) -> None:
     original = {r.name: r.inputs["priority"] for r in plan_of("staging").resources
                 if r.type.endswith("ListenerRule")}  # fmt: skip
     assert reordered == original and len(set(original.values())) == len(original)
+
+
+def test_priorities_are_unique_and_appending_never_renumbers() -> None:
+    slugs = [f"academy-{i:03d}" for i in range(400)]  # collisions are certain at this size
+    first = listener_priorities(slugs[:399])
+    both = listener_priorities(slugs)
+    assert len(set(both.values())) == 400 and all(1 <= p <= 49_999 for p in both.values())
+    assert {s: both[s] for s in first} == first
