@@ -189,6 +189,8 @@ class OfflineMocks(pulumi_mocks.Mocks):
         if service == "iam":
             kind = typ.split("/")[1].split(":")[0]
             return f"arn:aws:iam::{ACCOUNT_ID}:{kind}/{name}"
+        if typ == "aws:rds/instance:Instance":
+            return f"arn:aws:rds:{self.region}:{ACCOUNT_ID}:db:{name}"
         if service == "s3":
             return f"arn:aws:s3:::{name}"
         if service == "secretsmanager":

@@ -44,9 +44,12 @@ class LmsEntry(_Doc):
     repository_url: str
     image: str
     db_instance: str
+    db_instance_arn: str
     db_address: str
     db_master_secret_arn: str
     file_system_id: str
+    file_system_arn: str
+    redis_group_id: str
     redis_host: str
     redis_auth_secret_arn: str
 
@@ -94,6 +97,7 @@ class AcademyEntry(_Doc):
     log_group: str
     access_point_id: str
     service_name: str
+    target_group_arn_suffix: str
     database: str
     db_secret_arn: str
     session_prefix: str

@@ -154,6 +154,7 @@ class AcademySite(pulumi.ComponentResource):
         self._media(task_role)
 
         self.log_group_name = log_group.name
+        self.target_group_arn_suffix = target_group.arn_suffix
         self.access_point_id = access_point.id
         self.db_secret_arn = db_secret.arn
         self.register_outputs(

@@ -319,6 +319,7 @@ class LmsCluster(pulumi.ComponentResource):
         )
         self.db_address = database.address
         self.db_identifier = database.identifier
+        self.db_arn = database.arn
         self.db_master_secret_arn = database.master_user_secrets.apply(
             lambda secrets: secrets[0]["secret_arn"] if secrets else ""
         )
@@ -427,4 +428,5 @@ class LmsCluster(pulumi.ComponentResource):
             opts=child,
         )
         self.redis_host = group.primary_endpoint_address
+        self.redis_group_id = group.id
         self.redis_auth_secret_arn = secret.arn

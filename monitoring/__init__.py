@@ -1,0 +1,2 @@
+"""Monitoring: the `cbsi exporter`, and the Prometheus, Alertmanager and Grafana configuration
+generated from the platform document."""
