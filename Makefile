@@ -33,7 +33,7 @@ typecheck: $(STAMP) ## mypy over infra/ and cbsi/
 	$(BIN)/mypy
 
 unit: $(STAMP) ## The test suite only
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 test: $(STAMP) deps lint typecheck unit ## Lint, types and every test
 

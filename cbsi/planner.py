@@ -58,9 +58,19 @@ class ProgramRun:
 
 
 def mask_secrets(value: Any) -> Any:
-    """Replace every wrapped secret with `[secret]`, at any depth."""
+    """Replace every wrapped secret with `[secret]`, at any depth; describe assets by path."""
     if rpc.is_rpc_secret(value):
         return SECRET
+    if isinstance(value, pulumi.AssetArchive):
+        return {"archive": {k: mask_secrets(v) for k, v in sorted(value.assets.items())}}
+    if isinstance(value, (pulumi.FileAsset, pulumi.FileArchive)):
+        return {
+            "file": str(Path(value.path).resolve().relative_to(Path.cwd().resolve()))
+            if Path(value.path).resolve().is_relative_to(Path.cwd().resolve())
+            else value.path
+        }
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return {"asset": type(value).__name__}
     if isinstance(value, dict):
         return {k: mask_secrets(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -19,6 +19,7 @@ from infra.components.academy_site import AcademySite, AcademySiteArgs, MediaAcc
 from infra.components.dns_zone import DnsZone, DnsZoneArgs
 from infra.components.lms_cluster import LmsCluster, LmsClusterArgs
 from infra.components.media_store import MediaStore, MediaStoreArgs, academy_prefix
+from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.relay_fleet import RelayFleet, RelayFleetArgs
 from infra.config import TIER_SIZES, listener_priorities, load_from_pulumi
@@ -137,66 +138,91 @@ sites = {
     for academy in cfg.academies
 }
 
+platform_doc = platform_document(
+    cfg,
+    pulumi.get_stack(),
+    network={
+        "vpcId": network.vpc_id,
+        "availabilityZones": network.availability_zones,
+        "publicSubnetIds": network.public_subnet_ids,
+        "privateSubnetIds": network.private_subnet_ids,
+    },
+    lms={
+        "clusterName": lms.cluster_name,
+        "albDnsName": lms.alb_dns_name,
+        "albArnSuffix": lms.alb_arn_suffix,
+        "repositoryUrl": lms.repository_url,
+        "image": image,
+        "dbInstance": lms.db_identifier,
+        "dbInstanceArn": lms.db_arn,
+        "dbAddress": lms.db_address,
+        "dbMasterSecretArn": lms.db_master_secret_arn,
+        "fileSystemId": lms.file_system_id,
+        "fileSystemArn": lms.file_system_arn,
+        "redisGroupId": lms.redis_group_id,
+        "redisHost": lms.redis_host,
+        "redisAuthSecretArn": lms.redis_auth_secret_arn,
+    },
+    media={
+        "bucket": media.bucket_name,
+        "kmsKeyArn": media.key_arn,
+        "hostname": media.hostname,
+        "cloudfrontDomain": media.distribution_domain,
+        "distributionId": media.distribution_id,
+        "logBucket": media.log_bucket_name,
+        "replicaBucket": media.replica_bucket,
+        "backupVault": media.backup_vault,
+    },
+    relays={
+        "hostname": relays.hostname,
+        "secretArn": relays.secret_arn,
+        "minPort": cfg.relays.min_port,
+        "maxPort": cfg.relays.max_port,
+        "hosts": relays.relays,
+    },
+    academies={
+        slug: {
+            "logGroup": site.log_group_name,
+            "accessPointId": site.access_point_id,
+            "serviceName": site.service_name,
+            "targetGroupArnSuffix": site.target_group_arn_suffix,
+            "database": site.settings.database,
+            "dbSecretArn": site.db_secret_arn,
+            "sessionPrefix": site.settings.session_prefix,
+            "cachePrefix": site.settings.cache_prefix,
+            "mediaPrefix": academy_prefix(slug),
+            "uploaderRoleArn": site.uploader_role_arn,
+        }
+        for slug, site in sites.items()
+    },
+)
+
+serving = {"inl": {"inl", "impacs"}, "joint": {"inl", "impacs"}, "impacs": {"impacs"}}
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        environment=cfg.environment,
+        region=cfg.region,
+        account_id=account_id,
+        vpc_id=network.vpc_id,
+        private_subnet_ids=network.private_subnet_ids,
+        platform=platform_doc,
+        media_bucket_arn=media.bucket_arn,
+        secret_arns=[relays.secret_arn, *(site.db_secret_arn for site in sites.values())],
+        db_security_group_id=lms.db_sg.id,
+        relay_security_group_id=relays.security_group.id,
+        alb_arn_suffix=lms.alb_arn_suffix,
+        db_instance=lms.db_identifier,
+        oncall_emails=[
+            str(c.email) for c in cfg.oncall if c.organisation in serving[cfg.stewardship.phase]
+        ],
+        production=production,
+        tags=platform_tags(cfg),
+    ),
+    opts=platform,
+)
+
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("nameServers", dns.name_servers)
-pulumi.export(
-    "platform",
-    platform_document(
-        cfg,
-        pulumi.get_stack(),
-        network={
-            "vpcId": network.vpc_id,
-            "availabilityZones": network.availability_zones,
-            "publicSubnetIds": network.public_subnet_ids,
-            "privateSubnetIds": network.private_subnet_ids,
-        },
-        lms={
-            "clusterName": lms.cluster_name,
-            "albDnsName": lms.alb_dns_name,
-            "albArnSuffix": lms.alb_arn_suffix,
-            "repositoryUrl": lms.repository_url,
-            "image": image,
-            "dbInstance": lms.db_identifier,
-            "dbInstanceArn": lms.db_arn,
-            "dbAddress": lms.db_address,
-            "dbMasterSecretArn": lms.db_master_secret_arn,
-            "fileSystemId": lms.file_system_id,
-            "fileSystemArn": lms.file_system_arn,
-            "redisGroupId": lms.redis_group_id,
-            "redisHost": lms.redis_host,
-            "redisAuthSecretArn": lms.redis_auth_secret_arn,
-        },
-        media={
-            "bucket": media.bucket_name,
-            "kmsKeyArn": media.key_arn,
-            "hostname": media.hostname,
-            "cloudfrontDomain": media.distribution_domain,
-            "distributionId": media.distribution_id,
-            "logBucket": media.log_bucket_name,
-            "replicaBucket": media.replica_bucket,
-            "backupVault": media.backup_vault,
-        },
-        relays={
-            "hostname": relays.hostname,
-            "secretArn": relays.secret_arn,
-            "minPort": cfg.relays.min_port,
-            "maxPort": cfg.relays.max_port,
-            "hosts": relays.relays,
-        },
-        academies={
-            slug: {
-                "logGroup": site.log_group_name,
-                "accessPointId": site.access_point_id,
-                "serviceName": site.service_name,
-                "targetGroupArnSuffix": site.target_group_arn_suffix,
-                "database": site.settings.database,
-                "dbSecretArn": site.db_secret_arn,
-                "sessionPrefix": site.settings.session_prefix,
-                "cachePrefix": site.settings.cache_prefix,
-                "mediaPrefix": academy_prefix(slug),
-                "uploaderRoleArn": site.uploader_role_arn,
-            }
-            for slug, site in sites.items()
-        },
-    ),
-)
+pulumi.export("opsBucket", monitoring.ops_bucket)
+pulumi.export("platform", platform_doc)

@@ -164,10 +164,20 @@ def _yaml(document: Any) -> str:
     return out.getvalue()
 
 
-def generate(
-    doc: PlatformDocument, out: Path, runbook_base_url: str = RUNBOOK_BASE_URL
-) -> list[Path]:
-    """Write every file under `out`; returns what was written."""
+# What `render_files` produces; the Pulumi program publishes each one by name.
+FILES = (
+    "prometheus.yml",
+    "rules/cbsi.yml",
+    "blackbox.yml",
+    "alertmanager.yml",
+    "grafana/provisioning/datasources/prometheus.yml",
+    "grafana/provisioning/dashboards/cbsi.yml",
+    *(f"dashboards/{name}.json" for name in dashboards.DASHBOARDS),
+)
+
+
+def render_files(doc: PlatformDocument, runbook_base_url: str = RUNBOOK_BASE_URL) -> dict[str, str]:
+    """Every monitoring file, by relative path."""
     files: dict[str, str] = {
         "prometheus.yml": _yaml(prometheus_config(doc)),
         "rules/cbsi.yml": _yaml(rule_groups(runbook_base_url)),
@@ -206,8 +216,17 @@ def generate(
         files[f"dashboards/{name}.json"] = (
             json.dumps(dashboards.render(name), indent=2, sort_keys=True) + "\n"
         )
+    if tuple(files) != FILES:
+        raise RuntimeError("monitoring.generate.FILES is out of date")
+    return files
+
+
+def generate(
+    doc: PlatformDocument, out: Path, runbook_base_url: str = RUNBOOK_BASE_URL
+) -> list[Path]:
+    """Write every file under `out`; returns what was written."""
     written = []
-    for relative, text in sorted(files.items()):
+    for relative, text in sorted(render_files(doc, runbook_base_url).items()):
         path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

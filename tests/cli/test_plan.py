@@ -69,10 +69,14 @@ def test_diff_lists_only_the_added_academys_resources(project: Path, tmp_path: P
     diff = plan_json(project, "dev", "--diff", str(saved))["diff"]
 
     assert diff["removed"] == []
-    # Only the media bucket's registry-wide CORS origins and recordings rules change.
+    # Only what lists every academy changes (see tests/infra/test_lms.py).
     assert sorted(c["urn"].rsplit("::", 1)[1] for c in diff["changed"]) == [
         "media-bucket-cors",
         "media-bucket-lifecycle",
+        "monitoring-exporter",
+        "monitoring-file-alertmanager-yml",
+        "monitoring-file-prometheus-yml",
+        "monitoring-platform-json",
     ]
     assert diff["outputsChanged"] == ["platform"]
     added = diff["added"]
@@ -82,7 +86,7 @@ def test_diff_lists_only_the_added_academys_resources(project: Path, tmp_path: P
 
     text = run_cbsi("--project-dir", str(project), "plan", "--stack", "dev", "--diff", str(saved))
     assert text.returncode == 0
-    assert f"{len(added)} to add, 2 to change, 0 to delete." in text.stdout
+    assert f"{len(added)} to add, 6 to change, 0 to delete." in text.stdout
 
 
 def test_diff_against_the_same_config_is_empty(project: Path, tmp_path: Path) -> None:

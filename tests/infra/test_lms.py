@@ -216,6 +216,9 @@ def test_offboarding_changes_only_that_academys_routing_and_scale(plan_of) -> No
         "academy-jamaica-rule": ["actions"],
         "academy-jamaica-scaling": ["maxCapacity", "minCapacity"],
         "academy-jamaica-service": ["desiredCount"],
+        # The published platform document, and the probe list (an offboarded site is not probed).
+        "monitoring-platform-json": ["content"],
+        "monitoring-file-prometheus-yml": ["content"],
     }
     after = {r.name: r for r in plan_config(config).resources}
     action = after["academy-jamaica-rule"].inputs["actions"][0]
@@ -231,11 +234,16 @@ def test_adding_an_academy_touches_nothing_of_another_academy(plan_of) -> None:
     config["cbsi:academies"].append(entry)
     changes = diff_plans(before, plan_config(config))
     assert changes.removed == []
-    # Two registry-wide settings of the media bucket list every academy: its CORS origins and
-    # its recordings lifecycle rules. Nothing else changes.
-    assert [(c.urn.rsplit("::", 1)[1], c.properties) for c in changes.changed] == [
+    # What lists every academy follows the registry: the media bucket's CORS origins and
+    # recordings rules, the published platform document and monitoring files (probes, routes),
+    # and the exporter's permission to read each site's database secret. Nothing else changes.
+    assert sorted((c.urn.rsplit("::", 1)[1], c.properties) for c in changes.changed) == [
         ("media-bucket-cors", ["corsRules"]),
         ("media-bucket-lifecycle", ["rules"]),
+        ("monitoring-exporter", ["policy"]),
+        ("monitoring-file-alertmanager-yml", ["content"]),
+        ("monitoring-file-prometheus-yml", ["content"]),
+        ("monitoring-platform-json", ["content"]),
     ]
     assert {r.academy for r in changes.added} == {"belize"}
     assert len(changes.added) == len([r for r in before.resources if r.academy == "jamaica"])

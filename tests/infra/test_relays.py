@@ -12,7 +12,12 @@ from infra.platform import PlatformDocument
 
 def instances(plan) -> list:
     return sorted(
-        (r for r in plan.resources if r.type == "aws:ec2/instance:Instance"), key=lambda r: r.name
+        (
+            r
+            for r in plan.resources
+            if r.type == "aws:ec2/instance:Instance" and r.name.startswith("relays-")
+        ),
+        key=lambda r: r.name,
     )
 
 
