@@ -25,18 +25,15 @@ def test_host_is_private_hardened_and_unreachable_from_outside(plan_of) -> None:
         if r.name.startswith("network-private-") and r.type.endswith("Subnet")
     }
     assert any(d in private for d in res["monitoring-host"].depends_on)
-    ingress = [
-        r
-        for r in plan_of("prod").resources
-        if r.type.endswith("SecurityGroupIngressRule")
-        and any(d.endswith("::monitoring-sg") for d in r.depends_on)
-        and r.name.startswith("monitoring-out")
-    ]
-    assert ingress == []  # the host's own group admits nothing
-    admitted = sorted(
-        r.name for r in plan_of("prod").resources if r.name.endswith("-from-monitoring")
+    (group_id,) = host["vpcSecurityGroupIds"]
+    ingress = [r for r in plan_of("prod").resources if r.type.endswith("SecurityGroupIngressRule")]
+    assert [
+        r.name for r in ingress if r.inputs["securityGroupId"] == group_id
+    ] == []  # admits nothing
+    from_host = sorted(
+        r.name for r in ingress if r.inputs.get("referencedSecurityGroupId") == group_id
     )
-    assert admitted == ["monitoring-db-from-monitoring", "monitoring-relay-node-from-monitoring"]
+    assert from_host == ["monitoring-db-from-monitoring", "monitoring-relay-node-from-monitoring"]
 
 
 def test_exporter_reads_only(plan_of) -> None:
