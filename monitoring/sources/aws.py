@@ -253,37 +253,64 @@ class AwsSource:
 
     # Data stores ---------------------------------------------------------------------------
     def _data_stores(self) -> list[Metric]:
+        """Each store's state; one that AWS reports as not found reads as not available."""
         doc = self.platform
-        rds = self._call(
-            "rds", doc.region, "describe_db_instances", DBInstanceIdentifier=doc.lms.db_instance
+        db = self._describe(
+            "rds", "describe_db_instances", "DBInstances", DBInstanceIdentifier=doc.lms.db_instance
         )
-        instance = rds["DBInstances"][0]
-        db_up = _gauge("cbsi_rds_available", "Whether the shared PostgreSQL is 'available'.")
-        db_up.add_metric([], 1.0 if instance["DBInstanceStatus"] == "available" else 0.0)
-        allocated = _gauge(
-            "cbsi_rds_allocated_storage_bytes", "Storage allocated to the shared PostgreSQL."
+        efs = self._describe(
+            "efs", "describe_file_systems", "FileSystems", FileSystemId=doc.lms.file_system_id
         )
-        allocated.add_metric([], float(instance["AllocatedStorage"]) * 2**30)
-        efs = self._call(
-            "efs", doc.region, "describe_file_systems", FileSystemId=doc.lms.file_system_id
-        )
-        efs_up = _gauge("cbsi_efs_available", "Whether moodledata's file system is 'available'.")
-        efs_up.add_metric(
-            [], 1.0 if efs["FileSystems"][0]["LifeCycleState"] == "available" else 0.0
-        )
-        cache = self._call(
+        cache = self._describe(
             "elasticache",
-            doc.region,
             "describe_replication_groups",
+            "ReplicationGroups",
             ReplicationGroupId=doc.lms.redis_group_id,
         )
-        redis_up = _gauge(
-            "cbsi_redis_available", "Whether the Redis replication group is 'available'."
-        )
-        redis_up.add_metric(
-            [], 1.0 if cache["ReplicationGroups"][0]["Status"] == "available" else 0.0
-        )
-        return [db_up, allocated, efs_up, redis_up]
+        families = []
+        for name, doc_text, item, key in (
+            (
+                "cbsi_rds_available",
+                "Whether the shared PostgreSQL is 'available'.",
+                db,
+                "DBInstanceStatus",
+            ),
+            (
+                "cbsi_efs_available",
+                "Whether moodledata's file system is 'available'.",
+                efs,
+                "LifeCycleState",
+            ),
+            (
+                "cbsi_redis_available",
+                "Whether the Redis replication group is 'available'.",
+                cache,
+                "Status",
+            ),
+        ):
+            family = _gauge(name, doc_text)
+            family.add_metric([], 1.0 if item and item.get(key) == "available" else 0.0)
+            families.append(family)
+        if db:
+            allocated = _gauge(
+                "cbsi_rds_allocated_storage_bytes", "Storage allocated to the shared PostgreSQL."
+            )
+            allocated.add_metric([], float(db["AllocatedStorage"]) * 2**30)
+            families.append(allocated)
+        return families
+
+    def _describe(
+        self, service: str, operation: str, key: str, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            items = self._call(service, self.platform.region, operation, **kwargs).get(key, [])
+        except ClientError as exc:
+            if "NotFound" in exc.response.get("Error", {}).get("Code", ""):
+                return None
+            raise
+        return items[0] if items else None
 
     # Relays --------------------------------------------------------------------------------
     def _relays(self) -> list[Metric]:
@@ -295,7 +322,11 @@ class AwsSource:
         states: dict[str, str] = {}
         if ids:
             for reservation in self._pages(
-                "ec2", doc.region, "describe_instances", "Reservations", InstanceIds=sorted(ids)
+                "ec2",
+                doc.region,
+                "describe_instances",
+                "Reservations",
+                Filters=[{"Name": "instance-id", "Values": sorted(ids)}],
             ):
                 for instance in reservation["Instances"]:
                     states[instance["InstanceId"]] = instance["State"]["Name"]

@@ -242,3 +242,34 @@ def test_api_calls_do_not_grow_with_academies(endpoint: str, platform: PlatformD
     assert small.calls["s3:list_objects_v2"] == large.calls["s3:list_objects_v2"] == 1
     assert large.calls["ecs:describe_services"] == 6  # ten services a call
     assert sum(large.calls.values()) - sum(small.calls.values()) == 5
+
+
+def test_a_vanished_resource_reads_as_unavailable_not_as_a_failed_collector(
+    endpoint: str, platform: PlatformDocument
+) -> None:
+    gone = platform.model_copy(
+        update={
+            "lms": platform.lms.model_copy(
+                update={"file_system_id": "fs-0000000000000000", "db_instance": "no-such-db"}
+            ),
+            "relays": platform.relays.model_copy(
+                update={
+                    "hosts": [
+                        platform.relays.hosts[0].model_copy(
+                            update={"instance_id": "i-0123456789abcdef0"}
+                        )
+                    ]
+                }
+            ),
+        }
+    )
+    text, _ = collect(endpoint, gone)
+    lines = set(text.splitlines())
+    assert {
+        "cbsi_efs_available 0.0",
+        "cbsi_rds_available 0.0",
+        'cbsi_relay_instance_running{relay="turn-1"} 0.0',
+        'cbsi_exporter_collector_success{collector="aws"} 1.0',
+        "cbsi_redis_available 1.0",
+    } <= lines
+    assert not any(line.startswith("cbsi_rds_allocated_storage_bytes ") for line in lines)
