@@ -267,7 +267,7 @@ class AwsSource:
             "ReplicationGroups",
             ReplicationGroupId=doc.lms.redis_group_id,
         )
-        families = []
+        families: list[Metric] = []
         for name, doc_text, item, key in (
             (
                 "cbsi_rds_available",
