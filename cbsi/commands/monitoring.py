@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 
 from cbsi.platform_source import load_platform
 from infra.errors import UsageError
+from infra.platform import PlatformDocument
+from monitoring.sources.moodle import MoodleSite
 
 monitoring_app = typer.Typer(help="Generate the monitoring configuration.", no_args_is_help=True)
 exporter_app = typer.Typer(help="Run cbsi exporter (Prometheus metrics).", no_args_is_help=True)
@@ -75,7 +80,7 @@ def serve(
 
     from monitoring.exporter import Source, SourceCollector
     from monitoring.sources.aws import AwsSource, boto3_clients
-    from monitoring.sources.moodle import MoodleSite, MoodleSource
+    from monitoring.sources.moodle import MoodleSource
     from monitoring.sources.turn import Relay, TurnSource
 
     chosen = {s.strip() for s in sources.split(",") if s.strip()}
@@ -96,6 +101,8 @@ def serve(
             if not sep or not dsn:
                 raise UsageError(f"--moodle-dsn {item!r}: write it as SLUG=DSN")
             sites.append(MoodleSite(slug, dsn))
+        if not moodle_dsn:  # on the monitoring host: every site, logins from Secrets Manager
+            sites = sites_from_secrets(doc, clients)
         built.append(MoodleSource(sites, interval=60 * interval_scale))
     if "turn" in chosen:
         if turn_secret_file is not None:
@@ -130,3 +137,27 @@ def serve(
     finally:
         collector.stop()
         server.shutdown()
+
+
+def sites_from_secrets(
+    doc: PlatformDocument, clients: Callable[[str, str], Any]
+) -> list[MoodleSite]:
+    """Each serving site's database, with the login kept in its Secrets Manager secret."""
+    from psycopg.conninfo import make_conninfo
+
+    sites = []
+    secrets = clients("secretsmanager", doc.region)
+    for academy in doc.academies:
+        if academy.status == "offboarded":
+            continue
+        login = json.loads(secrets.get_secret_value(SecretId=academy.db_secret_arn)["SecretString"])
+        dsn = make_conninfo(
+            host=doc.lms.db_address,
+            port=5432,
+            dbname=login["dbname"],
+            user=login["username"],
+            password=login["password"],
+            sslmode="require",
+        )
+        sites.append(MoodleSite(academy.slug, dsn))
+    return sites

@@ -273,3 +273,29 @@ def test_a_vanished_resource_reads_as_unavailable_not_as_a_failed_collector(
         "cbsi_redis_available 1.0",
     } <= lines
     assert not any(line.startswith("cbsi_rds_allocated_storage_bytes ") for line in lines)
+
+
+def test_site_logins_come_from_secrets_manager(endpoint: str, platform: PlatformDocument) -> None:
+    import json
+
+    from cbsi.commands.monitoring import sites_from_secrets
+
+    secrets = client(endpoint, "secretsmanager")
+    academies = []
+    for a in platform.academies:
+        arn = secrets.create_secret(
+            Name=f"db-{a.slug}",
+            SecretString=json.dumps(
+                {"dbname": f"moodle_{a.slug}", "username": f"moodle_{a.slug}", "password": "p w'd"}
+            ),
+        )["ARN"]
+        academies.append(a.model_copy(update={"db_secret_arn": arn}))
+    academies[1] = academies[1].model_copy(update={"status": "offboarded"})
+    sites = sites_from_secrets(
+        platform.model_copy(update={"academies": academies}), lambda s, r: client(endpoint, s, r)
+    )
+    assert [s.academy for s in sites] == ["impacs"]
+    assert sites[0].dsn == (
+        f"host={platform.lms.db_address} port=5432 dbname=moodle_impacs "
+        "user=moodle_impacs password='p w\\\\'d' sslmode=require"
+    )
