@@ -297,5 +297,5 @@ def test_site_logins_come_from_secrets_manager(endpoint: str, platform: Platform
     assert [s.academy for s in sites] == ["impacs"]
     assert sites[0].dsn == (
         f"host={platform.lms.db_address} port=5432 dbname=moodle_impacs "
-        "user=moodle_impacs password='p w\\\\'d' sslmode=require"
+        "user=moodle_impacs password='p w\\'d' sslmode=require"
     )
