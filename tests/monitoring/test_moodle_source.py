@@ -4,7 +4,6 @@ sub-site, seeded with known rows: exact values, and no personal data in the outp
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,8 +12,8 @@ from prometheus_client.utils import floatToGoString as go
 from monitoring.exporter import SourceCollector
 from monitoring.sources.moodle import MoodleSite, MoodleSource
 from tests.support.postgres import PostgresServer
+from tests.support.tools import shared_file
 
-SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "data" / "moodle-schema.sql"
 NOW = 1_796_000_000
 
 SEED = {
@@ -54,7 +53,14 @@ def sites() -> Iterator[list[MoodleSite]]:
         for slug, seed in SEED.items():
             db = f"moodle_{slug}"
             pg.psql("-c", f"CREATE DATABASE {db}")
-            pg.psql("-q", "-v", "ON_ERROR_STOP=1", "-f", str(SCHEMA), db=db)
+            pg.psql(
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                str(shared_file("data/moodle-schema.sql")),
+                db=db,
+            )
             if seed:
                 result = pg.psql("-q", "-v", "ON_ERROR_STOP=1", "-c", seed, db=db, check=False)
                 assert result.returncode == 0, result.stderr

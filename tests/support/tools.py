@@ -55,3 +55,16 @@ def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
+
+
+def shared_file(relative: str) -> Path:
+    """A file of the shared reference data (`../shared/` beside the checkout, as CI lays it out,
+    or $CBSI_SHARED_DIR)."""
+    base = Path(os.environ.get("CBSI_SHARED_DIR") or Path(__file__).resolve().parents[3] / "shared")
+    path = base / relative
+    if path.is_file():
+        return path
+    message = f"{path} is missing: the shared reference data must sit beside the checkout"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
