@@ -22,6 +22,7 @@ from infra.components.media_store import MediaStore, MediaStoreArgs, academy_pre
 from infra.components.monitoring import Monitoring, MonitoringArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.relay_fleet import RelayFleet, RelayFleetArgs
+from infra.components.stewardship import Stewardship, StewardshipArgs
 from infra.config import TIER_SIZES, listener_priorities, load_from_pulumi
 from infra.errors import ConfigError
 from infra.platform import platform_document
@@ -108,6 +109,23 @@ relays = RelayFleet(
     opts=platform,
 )
 
+stewardship = Stewardship(
+    "stewardship",
+    StewardshipArgs(
+        environment=cfg.environment,
+        region=cfg.region,
+        account_id=account_id,
+        phase=cfg.stewardship.phase,
+        accounts=dict(cfg.stewardship.accounts),
+        oncall_emails=[str(c.email) for c in cfg.serving_oncall],
+        budgets=cfg.budgets,
+        log_bucket=media.log_bucket_name,
+        production=production,
+        tags=platform_tags(cfg),
+    ),
+    opts=platform,
+)
+
 image = pulumi.Output.concat(lms.repository_url, ":", cfg.lms.image_tag)
 priorities = listener_priorities([academy.slug for academy in cfg.academies])
 media_access = MediaAccess(
@@ -132,6 +150,12 @@ sites = {
             log_retention_days=cfg.log_retention_days,
             production=production,
             tags=academy_tags(cfg, academy),
+            permissions_boundary=stewardship.boundary.arn,
+            admin_trust_policy=stewardship.academy_trust(academy),
+            budget_usd=cfg.budgets.academy_usd[academy.tier] if cfg.budgets else None,
+            budget_emails=sorted(
+                {str(a.email) for a in academy.admins} | {str(c.email) for c in cfg.serving_oncall}
+            ),
         ),
         opts=platform,
     )
@@ -192,12 +216,24 @@ platform_doc = platform_document(
             "cachePrefix": site.settings.cache_prefix,
             "mediaPrefix": academy_prefix(slug),
             "uploaderRoleArn": site.uploader_role_arn,
+            "siteAdminRoleArn": site.site_admin_role_arn,
+            "budget": site.budget_name,
         }
         for slug, site in sites.items()
     },
+    stewardship={
+        "roles": stewardship.roles,
+        "boundaryArn": stewardship.boundary.arn,
+        "accounts": dict(cfg.stewardship.accounts),
+        "handoverDate": cfg.stewardship.handover_date,
+        "securityTopicArn": stewardship.topic.arn,
+        "trailName": stewardship.trail.name,
+        "trailBucket": stewardship.trail_bucket.name,
+        "guardDutyDetectorId": stewardship.detector.id,
+        "platformBudget": stewardship.budget_names.get("platform"),
+    },
 )
 
-serving = {"inl": {"inl", "impacs"}, "joint": {"inl", "impacs"}, "impacs": {"impacs"}}
 monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
@@ -213,9 +249,8 @@ monitoring = Monitoring(
         relay_security_group_id=relays.security_group.id,
         alb_arn_suffix=lms.alb_arn_suffix,
         db_instance=lms.db_identifier,
-        oncall_emails=[
-            str(c.email) for c in cfg.oncall if c.organisation in serving[cfg.stewardship.phase]
-        ],
+        oncall_emails=[str(c.email) for c in cfg.serving_oncall],
+        log_bucket=media.log_bucket_name,
         production=production,
         tags=platform_tags(cfg),
     ),

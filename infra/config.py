@@ -17,12 +17,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -43,6 +45,20 @@ Tier = Literal["small", "medium", "large"]
 Status = Literal["onboarding", "active", "offboarded"]
 Language = Literal["en", "es", "fr", "nl"]
 NatStrategy = Literal["single", "per-az"]
+
+# Who acts in each stewardship phase. In `inl`, INL administers and IMPACS operates beside it; in
+# `joint` both administer; in `impacs` INL has no role left. Trust policies, on-call routing and the
+# handover checks all read these two tables.
+SERVING: dict[str, frozenset[str]] = {
+    "inl": frozenset({"inl", "impacs"}),
+    "joint": frozenset({"inl", "impacs"}),
+    "impacs": frozenset({"impacs"}),
+}
+ADMINISTERING: dict[str, frozenset[str]] = {
+    "inl": frozenset({"inl"}),
+    "joint": frozenset({"inl", "impacs"}),
+    "impacs": frozenset({"impacs"}),
+}
 
 # Names the platform itself uses under the stack's domain; an academy cannot take them.
 RESERVED_HOST_LABELS = frozenset({"www", "media", "turn", "monitoring", "grafana", "alerts", "api"})
@@ -162,6 +178,19 @@ class NetworkConfig(_Model):
         return ipaddress.IPv4Network(self.cidr)
 
 
+def _account_id(value: object) -> str:
+    # YAML reads an unquoted 12-digit number as an int and would drop a leading zero.
+    if not isinstance(value, str) or not re.fullmatch(r"\d{12}", value):
+        raise ValueError(
+            f"{value!r} is not an AWS account id; write its 12 digits in quotes "
+            '(e.g. "111122223333")'
+        )
+    return value
+
+
+AccountId = Annotated[str, BeforeValidator(_account_id)]
+
+
 class StewardshipConfig(_Model):
     """Who runs the platform while it moves from INL to CARICOM IMPACS."""
 
@@ -169,6 +198,61 @@ class StewardshipConfig(_Model):
     phase: Phase
     # The organisation whose budget and people own platform-wide resources (the `steward` tag).
     platform_steward: Organisation
+    # Each organisation's identity account: where its people sign in (IAM Identity Center) before
+    # assuming the platform's roles. The phase decides which of them the trust policies name.
+    accounts: dict[Organisation, AccountId]
+    # The day stewardship passed to IMPACS; secrets must be rotated after it (handover checks).
+    handover_date: date | None = None
+
+
+class BudgetConfig(_Model):
+    """Monthly AWS Budgets (USD). Alerts at 80% (forecast) and 100% (actual)."""
+
+    platform_usd: float = Field(gt=0)
+    # Per academy, by tier, filtered on its `academy` cost-allocation tag; the academy's admins and
+    # the platform on-call are told.
+    academy_usd: dict[Tier, float]
+    # Activating cost-allocation tags is for the payer account only; set false in an AWS
+    # Organizations member account and activate `academy` and `steward` there.
+    activate_cost_tags: bool = True
+
+
+class Usage(_Model):
+    """What one academy uses in a month: the cost model's assumptions (`cbsi cost`)."""
+
+    media_gb: float = Field(ge=0)  # course media and recordings in S3
+    moodledata_gb: float = Field(ge=0)  # uploads and Moodle's file store on EFS
+    cdn_gb: float = Field(ge=0)  # media served through CloudFront
+    cdn_requests_millions: float = Field(ge=0)
+    relay_hours: float = Field(ge=0)  # participant-hours of classroom video relayed by TURN
+    logs_gb: float = Field(ge=0)  # application logs ingested into CloudWatch
+
+
+# Sized from the platform's first terms: a small academy runs a few hundred officers a year
+# through mostly text and slide courses; large ones record classes and run regional sessions.
+DEFAULT_USAGE: dict[Tier, Usage] = {
+    "small": Usage(media_gb=20, moodledata_gb=5, cdn_gb=40, cdn_requests_millions=0.5,
+                   relay_hours=20, logs_gb=1),
+    "medium": Usage(media_gb=60, moodledata_gb=15, cdn_gb=150, cdn_requests_millions=2,
+                    relay_hours=80, logs_gb=3),
+    "large": Usage(media_gb=200, moodledata_gb=40, cdn_gb=500, cdn_requests_millions=6,
+                   relay_hours=300, logs_gb=8),
+}  # fmt: skip
+
+
+class UsageConfig(_Model):
+    """Usage assumptions of the cost estimate; an academy may declare its own (`usage:`)."""
+
+    tiers: dict[Tier, Usage] = Field(default_factory=lambda: dict(DEFAULT_USAGE))
+    # Video bitrate of one relayed participant; WebRTC classroom video at 720p is about 1.5 Mbit/s.
+    relay_mbps: float = Field(default=1.5, gt=0)
+    # Traffic through the NAT gateways (OS updates, image pulls, AWS APIs without an endpoint).
+    nat_gb: float = Field(default=50, ge=0)
+    # Load balancer capacity units used on average; one LCU is 25 new connections/s or 1 GB/h.
+    alb_lcus: float = Field(default=1, ge=0)
+    # Management events per month that GuardDuty analyses, and VPC flow log volume.
+    cloudtrail_events_millions: float = Field(default=2, ge=0)
+    flow_logs_gb: float = Field(default=10, ge=0)
 
 
 class Academy(_Model):
@@ -185,6 +269,8 @@ class Academy(_Model):
     admins: list[Contact] = Field(min_length=1)
     steward: Organisation
     status: Status
+    # What the academy declares it uses; the tier's assumptions otherwise (cbsi:usage.tiers).
+    usage: Usage | None = None
 
     @property
     def default_language(self) -> str:
@@ -290,7 +376,18 @@ class StackConfig(_Model):
     log_retention_days: RetentionDays = 90
     stewardship: StewardshipConfig
     oncall: list[OncallContact] = Field(min_length=1)
+    # AWS Budgets; prod requires them (dev and staging may go without).
+    budgets: BudgetConfig | None = None
+    usage: UsageConfig = Field(default_factory=UsageConfig)
     academies: list[Academy] = Field(min_length=1)
+
+    @property
+    def serving_oncall(self) -> list[OncallContact]:
+        """The on-call contacts paged in the current phase."""
+        return [c for c in self.oncall if c.organisation in SERVING[self.stewardship.phase]]
+
+    def usage_of(self, academy: Academy) -> Usage:
+        return academy.usage or self.usage.tiers.get(academy.tier) or DEFAULT_USAGE[academy.tier]
 
     def academy(self, slug: str) -> Academy:
         for academy in self.academies:
@@ -403,13 +500,32 @@ def _rules(cfg: StackConfig) -> list[ConfigProblem]:
             problems.append(ConfigProblem(
                 f"{NAMESPACE}:relays.count", "prod runs at least 2 relays in different AZs"
             ))  # fmt: skip
+    missing = SERVING[cfg.stewardship.phase] - cfg.stewardship.accounts.keys()
+    if missing:
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:stewardship.accounts",
+            f"phase {cfg.stewardship.phase!r} needs the identity account of "
+            f"{' and '.join(sorted(missing))}; add it (12 digits, quoted)",
+        ))  # fmt: skip
+    if cfg.environment == "prod" and cfg.budgets is None:
+        problems.append(ConfigProblem(
+            f"{NAMESPACE}:budgets",
+            "prod keeps AWS Budgets per academy; set platformUsd and academyUsd "
+            "(see stacks/Pulumi.prod.yaml)",
+        ))  # fmt: skip
+    if cfg.budgets is not None:
+        for tier in sorted({a.tier for a in cfg.academies} - cfg.budgets.academy_usd.keys()):
+            problems.append(ConfigProblem(
+                f"{NAMESPACE}:budgets.academyUsd",
+                f"has no budget for tier {tier!r}, which an academy uses; add '{tier}: <USD>'",
+            ))  # fmt: skip
     phase, steward = cfg.stewardship.phase, cfg.stewardship.platform_steward
     if phase != "joint" and steward != phase:
         problems.append(ConfigProblem(
             f"{NAMESPACE}:stewardship.platformSteward",
             f"in phase {phase!r} the platform steward is {phase!r}; set it to {phase!r}",
         ))  # fmt: skip
-    serving = {"inl": {"inl", "impacs"}, "joint": {"inl", "impacs"}, "impacs": {"impacs"}}[phase]
+    serving = SERVING[phase]
     if not any(c.organisation in serving for c in cfg.oncall):
         problems.append(ConfigProblem(
             f"{NAMESPACE}:oncall",

@@ -104,6 +104,20 @@ class AcademyEntry(_Doc):
     cache_prefix: str
     media_prefix: str
     uploader_role_arn: str
+    site_admin_role_arn: str | None = None
+    budget: str | None = None
+
+
+class StewardshipEntry(_Doc):
+    roles: dict[str, str] = Field(description="platform role name -> role ARN")
+    boundary_arn: str
+    accounts: dict[Organisation, str] = Field(description="organisation -> identity account")
+    handover_date: str | None = None
+    security_topic_arn: str
+    trail_name: str
+    trail_bucket: str
+    guard_duty_detector_id: str
+    platform_budget: str | None = None
 
 
 class PlatformDocument(_Doc):
@@ -119,6 +133,7 @@ class PlatformDocument(_Doc):
     lms: LmsEntry
     media: MediaEntry
     relays: RelaysEntry
+    stewardship: StewardshipEntry | None = None
     academies: list[AcademyEntry]
 
     def academy(self, slug: str) -> AcademyEntry:
@@ -136,6 +151,7 @@ def platform_document(
     media: dict[str, Any],
     relays: dict[str, Any],
     academies: dict[str, dict[str, Any]],
+    stewardship: dict[str, Any],
 ) -> pulumi.Output[dict[str, Any]]:
     """Build the document from the config and the components' outputs, validated by the model."""
 
@@ -156,6 +172,7 @@ def platform_document(
             lms=LmsEntry.model_validate(resolved["lms"]),
             media=MediaEntry.model_validate(resolved["media"]),
             relays=RelaysEntry.model_validate(resolved["relays"]),
+            stewardship=StewardshipEntry.model_validate(resolved["stewardship"]),
             academies=[
                 AcademyEntry(
                     slug=a.slug,
@@ -176,5 +193,16 @@ def platform_document(
         )
         return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    parts = {"network": network, "lms": lms, "media": media, "relays": relays}
+    parts = {
+        "network": network,
+        "lms": lms,
+        "media": media,
+        "relays": relays,
+        "stewardship": {
+            **stewardship,
+            "handoverDate": str(stewardship["handoverDate"])
+            if stewardship.get("handoverDate")
+            else None,
+        },
+    }
     return pulumi.Output.from_input({**parts, "academies": academies}).apply(build)

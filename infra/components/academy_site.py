@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.components.academy_access import AcademyAccess, AcademyAccessArgs
 from infra.components.lms_cluster import APP_PORT, DB_PORT, REDIS_PORT, LmsCluster
 from infra.components.media_store import academy_prefix, reader_policy, uploader_policy
 from infra.config import Academy, TierSize
@@ -82,6 +83,13 @@ class AcademySiteArgs:
     log_retention_days: int
     production: bool
     tags: dict[str, str]
+    # The stewardship boundary, carried by the uploader and site-admin roles (roles for people).
+    permissions_boundary: pulumi.Input[str]
+    # Who may act as the site's admins in this phase (Stewardship.academy_trust).
+    admin_trust_policy: str
+    # The academy's monthly budget (USD), or None; alerts go to these addresses.
+    budget_usd: float | None
+    budget_emails: list[str]
 
 
 class AcademySite(pulumi.ComponentResource):
@@ -152,6 +160,25 @@ class AcademySite(pulumi.ComponentResource):
         self._routing(target_group)
         self._service(task_definition, target_group)
         self._media(task_role)
+        access = AcademyAccess(
+            f"{name}-access",
+            AcademyAccessArgs(
+                slug=academy.slug,
+                academy_name=academy.name,
+                environment=args.environment,
+                region=args.region,
+                account_id=args.media.account_id,
+                trust_policy=args.admin_trust_policy,
+                permissions_boundary=args.permissions_boundary,
+                log_group_name=log_group.name,
+                budget_usd=args.budget_usd,
+                budget_emails=args.budget_emails,
+                tags=args.tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.site_admin_role_arn = access.site_admin_role_arn
+        self.budget_name = access.budget_name
 
         self.log_group_name = log_group.name
         self.target_group_arn_suffix = target_group.arn_suffix
@@ -166,6 +193,7 @@ class AcademySite(pulumi.ComponentResource):
                 "database": self.settings.database,
                 "dbSecretArn": self.db_secret_arn,
                 "uploaderRoleArn": self.uploader_role_arn,
+                "siteAdminRoleArn": self.site_admin_role_arn,
             }
         )
 
@@ -202,6 +230,7 @@ class AcademySite(pulumi.ComponentResource):
                 }
             ),
             max_session_duration=4 * 3600,
+            permissions_boundary=self._args.permissions_boundary,
             tags=self._tagged("uploader"),
             opts=pulumi.ResourceOptions(parent=self),
         )

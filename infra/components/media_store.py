@@ -237,13 +237,15 @@ class MediaStore(pulumi.ComponentResource):
         )
         return rules
 
-    def _log_bucket(self) -> SecureBucket:
-        """Access logs of the media bucket and of CloudFront (SSE-S3: S3 log delivery needs it)."""
+    def _log_bucket(self, suffix: str = "logs", region: str | None = None) -> SecureBucket:
+        """Access logs of the buckets in a region and of CloudFront (SSE-S3: S3 log delivery
+        needs it). S3 delivers access logs only to a bucket in the same region."""
         args = self._args
         return SecureBucket(
-            f"{self._name}-logs",
+            f"{self._name}-{suffix}",
             SecureBucketArgs(
                 tags=args.tags,
+                region=region,
                 lifecycle_rules=[
                     {
                         "id": "expire",
@@ -417,6 +419,8 @@ class MediaStore(pulumi.ComponentResource):
                 bucket_name=f"cbsi-connect-{args.environment}-media-replica-{args.account_id}",
                 kms_key_arn=replica_key.arn,
                 versioning=True,
+                log_bucket=self._log_bucket("replica-logs", region).name,
+                log_prefix="s3-access/",
                 lifecycle_rules=[
                     {
                         "id": "old-versions",

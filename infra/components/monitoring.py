@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
+from infra.components.secure_bucket import AWS_MANAGED_KEY, SecureBucket, SecureBucketArgs
 from infra.monitoring_host import render_user_data
 from infra.platform import PlatformDocument
 
@@ -48,6 +48,8 @@ class MonitoringArgs:
     alb_arn_suffix: pulumi.Output[str]
     db_instance: pulumi.Output[str]
     oncall_emails: list[str]
+    # Server access logs of the ops bucket go here (the media log bucket).
+    log_bucket: pulumi.Input[str]
     production: bool
     tags: dict[str, str]
 
@@ -80,7 +82,19 @@ class Monitoring(pulumi.ComponentResource):
             SecureBucketArgs(
                 tags=args.tags,
                 bucket_name=f"cbsi-connect-{args.environment}-ops-{args.account_id}",
+                kms_key_arn=AWS_MANAGED_KEY,
                 versioning=True,
+                log_bucket=args.log_bucket,
+                log_prefix="s3-access/ops/",
+                lifecycle_rules=[
+                    {
+                        # Each publish rewrites the config; a month of old versions is rollback.
+                        "id": "old-versions",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "noncurrent_version_expiration": {"noncurrent_days": 30},
+                    }
+                ],
             ),
             opts=child,
         )

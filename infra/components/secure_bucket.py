@@ -14,6 +14,10 @@ import pulumi_aws as aws
 # values inside may be Outputs (another resource's ARN).
 StatementsFn = Callable[[str], list[Any]]
 
+# `kms_key_arn` value meaning SSE-KMS with the account's AWS-managed `aws/s3` key: encrypted with
+# KMS, no key policy to keep, and any principal allowed to use the bucket can read it.
+AWS_MANAGED_KEY = "aws/s3"
+
 
 @dataclass(frozen=True)
 class SecureBucketArgs:
@@ -37,6 +41,13 @@ class SecureBucketArgs:
     # Another region than the provider's (the media replica); pulumi-aws 7 takes it per resource.
     region: str | None = None
     depends_on: list[pulumi.Resource] = field(default_factory=list)
+    # S3 Object Lock (governance mode) for this many days: an audit log nobody, the platform's own
+    # admins included, can quietly delete or overwrite. Needs versioning.
+    object_lock_days: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.object_lock_days is not None and not self.versioning:
+            raise ValueError("S3 Object Lock needs versioning; set versioning=True")
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
@@ -68,10 +79,20 @@ class SecureBucket(pulumi.ComponentResource):
             name,
             bucket=args.bucket_name,
             region=args.region,
+            # Object Lock can only be switched on when the bucket is created.
+            object_lock_enabled=True if args.object_lock_days is not None else None,
             tags={**args.tags, "Name": name},
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         bucket = self.bucket
+        if args.object_lock_days is not None:
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock",
+                bucket=bucket.id,
+                region=args.region,
+                rule={"default_retention": {"mode": "GOVERNANCE", "days": args.object_lock_days}},
+                opts=child,
+            )
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access",
             bucket=bucket.id,
@@ -89,7 +110,10 @@ class SecureBucket(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},  # ACLs off
             opts=child,
         )
-        if args.kms_key_arn is not None:
+        default: dict[str, pulumi.Input[str]]
+        if args.kms_key_arn == AWS_MANAGED_KEY:
+            default = {"sse_algorithm": "aws:kms"}
+        elif args.kms_key_arn is not None:
             default = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
         else:
             default = {"sse_algorithm": "AES256"}
