@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from cbsi.commands import academy as academy_commands
+from cbsi.commands import cost as cost_command
 from cbsi.commands import monitoring as monitoring_commands
 from cbsi.commands import plan as plan_command
 from cbsi.project import Project
@@ -53,6 +54,7 @@ def root(
 
 
 app.command("plan")(plan_command.plan)
+app.command("cost")(cost_command.cost)
 app.add_typer(academy_commands.app, name="academy")
 app.add_typer(monitoring_commands.monitoring_app, name="monitoring")
 app.add_typer(monitoring_commands.exporter_app, name="exporter")

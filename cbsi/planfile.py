@@ -17,6 +17,8 @@ from cbsi.planner import STACK_TYPE, ProgramRun, Registration
 from infra.errors import UsageError
 
 PLAN_VERSION = 1
+# Sections `cbsi plan --json` prints beside the plan; a plan read back ignores them.
+REPORT_KEYS = ("diff", "policy", "cost")
 
 
 class _Doc(BaseModel):
@@ -53,13 +55,16 @@ class Plan(_Doc):
     def load(cls, path: Path) -> Plan:
         """A saved plan; a missing or foreign file is the user's to fix."""
         try:
-            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(document, dict):
+                document = {k: v for k, v in document.items() if k not in REPORT_KEYS}
+            return cls.model_validate(document)
         except FileNotFoundError:
             raise UsageError(
                 f"--diff {path}: no such file; save a plan first with "
                 "`cbsi plan --stack STACK --save FILE`"
             ) from None
-        except (ValidationError, UnicodeDecodeError) as exc:
+        except (ValidationError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             first = str(exc).splitlines()[0]
             raise UsageError(
                 f"--diff {path}: not a plan saved by `cbsi plan --save` ({first}); save it again"

@@ -15,10 +15,30 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from infra.config import parse_config, read_stack_file, split_namespaces
+from cbsi.project import Project
+from infra.config import StackConfig, parse_config, read_stack_file, split_namespaces
+from infra.errors import PolicyViolation, UsageError
 
 if TYPE_CHECKING:
+    from cbsi.cost import CostReport
     from cbsi.planfile import Plan, PlanDiff, PlannedResource
+    from cbsi.policy import PolicyReport
+
+
+def load_stack(project: Project, stack: str) -> tuple[StackConfig, dict[str, Any]]:
+    """The validated config and the raw `config:` map of a stack, or `ConfigError`."""
+    stack_file = project.stack_file(stack)
+    source = project.relative(stack_file)
+    raw = read_stack_file(stack_file, source)
+    return parse_config(split_namespaces(raw, source), source), raw
+
+
+def plan_stack(project: Project, stack: str, cfg: StackConfig, raw: dict[str, Any]) -> Plan:
+    """Run the program for `stack` under the SDK's mocks; the plan document."""
+    from cbsi.planfile import build_plan
+    from cbsi.planner import run_program
+
+    return build_plan(run_program(project.program, stack, raw, cfg.region))
 
 
 def plan(
@@ -30,23 +50,29 @@ def plan(
     diff: Path | None = typer.Option(None, "--diff", help="Compare with a plan saved by --save.",
                                      dir_okay=False),
 ) -> None:  # fmt: skip
-    """Run the real Pulumi program under the SDK's mocks and show what it would create.
+    """Run the real Pulumi program under the SDK's mocks, check it against the security baseline
+    (infra/policy) and show what it would create.
 
-    Exit codes: 0 planned, 2 the config or an argument is wrong, 1 the program failed.
+    Exit codes: 0 planned, 2 the config or an argument is wrong, 1 the program failed or a
+    mandatory policy is violated (advisories are listed and do not fail).
     """
     project = ctx.obj.project
-    stack_file = project.stack_file(stack)
-    source = project.relative(stack_file)
-    raw = read_stack_file(stack_file, source)
-    cfg = parse_config(split_namespaces(raw, source), source)
+    cfg, raw = load_stack(project, stack)
 
     # Imported here so that config errors answer before pulumi is loaded.
-    from cbsi.planfile import Plan, build_plan, diff_plans
-    from cbsi.planner import run_program
+    from cbsi.cost import estimate, summary
+    from cbsi.planfile import Plan, diff_plans
+    from cbsi.policy import evaluate
 
     baseline = Plan.load(diff) if diff else None
-    result = build_plan(run_program(project.program, stack, raw, cfg.region))
+    result = plan_stack(project, stack, cfg, raw)
     changes = diff_plans(baseline, result) if baseline else None
+    report = evaluate(result)
+    try:
+        cost: CostReport | None = estimate(result, cfg)
+        cost_note = ""
+    except UsageError as exc:  # a price missing from the table must not stop a plan
+        cost, cost_note = None, str(exc)
     document = result.model_dump(mode="json", by_alias=True)
     if save:
         save.parent.mkdir(parents=True, exist_ok=True)
@@ -55,17 +81,33 @@ def plan(
     if as_json:
         if changes is not None:
             document["diff"] = changes.model_dump(mode="json", by_alias=True)
+        document["policy"] = report.model_dump(mode="json")
+        document["cost"] = summary(cost) if cost else {"error": cost_note}
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
-        return
-
-    out = Console(highlight=False)
-    if changes is not None:
-        _print_diff(out, changes, diff)
-        return
-    _print_plan(out, result)
-    if save:
-        out.print(f"Saved to {save}. Review a change later with: "
-                  f"cbsi plan --stack {stack} --diff {save}")  # fmt: skip
+    else:
+        out = Console(highlight=False)
+        if changes is not None:
+            _print_diff(out, changes, diff)
+        else:
+            _print_plan(out, result)
+            if save:
+                out.print(f"Saved to {save}. Review a change later with: "
+                          f"cbsi plan --stack {stack} --diff {save}")  # fmt: skip
+        _print_policy(out, report)
+        # A review of changes shows what changed and whether the baseline holds; no totals.
+        if changes is None and cost is not None:
+            out.print(f"Estimated cost: ${cost.total_usd:,.2f} a month "
+                      f"(cbsi cost --stack {stack} for each component and academy).")  # fmt: skip
+        elif changes is None:
+            out.print(f"Cost not estimated: {cost_note}")
+    if report.mandatory:
+        raise PolicyViolation(
+            f"{len(report.mandatory)} mandatory policy violation(s) in stack {stack}: "
+            + "; ".join(f"{v.policy} on {v.urn.rsplit('::', 1)[-1]}" for v in report.mandatory[:5])
+            + ("; ..." if len(report.mandatory) > 5 else "")
+            + ". Fix the resources (or, for a documented exception, the rule's parameter in "
+            "infra/policy) and plan again"
+        )
 
 
 def _label(resource: PlannedResource) -> str:
@@ -138,6 +180,28 @@ def _summary(key: str, value: Any) -> str:
             f"academies, VPC {value.get('network', {}).get('vpcId')} (full document: --json)"
         )
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def _print_policy(out: Console, report: PolicyReport) -> None:
+    """The violations (mandatory first), or one line saying the baseline holds."""
+    if not report.violations:
+        out.print(
+            f"Policy: {report.policies} rules on {report.resources} resources, no violations."
+        )
+    else:
+        table = Table(title="Policy violations (infra/policy)")
+        table.add_column("level")
+        table.add_column("rule")
+        table.add_column("resource", overflow="fold")
+        table.add_column("what is wrong", overflow="fold")
+        for v in report.violations:
+            colour = "red" if v.level == "mandatory" else "yellow"
+            resource = v.urn.rsplit("::", 1)[-1] if v.urn else "(stack)"
+            table.add_row(f"[{colour}]{v.level}[/]", v.policy, Text(resource), Text(v.message))
+        out.print(table)
+    if report.unknown:
+        out.print(f"{len(report.unknown)} check(s) need values known only after deployment; "
+                  "`pulumi preview --policy-pack infra/policy` reports them.")  # fmt: skip
 
 
 def _print_diff(out: Console, changes: PlanDiff, baseline: Path | None) -> None:

@@ -22,6 +22,8 @@ def plan_json(project: Path, stack: str, *extra: str) -> dict:
 
 def test_json_plan_follows_the_schema(project: Path) -> None:
     document = plan_json(project, "dev")
+    assert document.pop("policy")["violations"] == []
+    assert document.pop("cost")["totalUsd"] > 0
     plan = Plan.model_validate(document)
     assert plan.stack == "dev" and plan.project == "cbsi-connect"
     custom = Counter(
@@ -99,7 +101,10 @@ def test_diff_against_the_same_config_is_empty(project: Path, tmp_path: Path) ->
     )
     result = run_cbsi("--project-dir", str(project), "plan", "-s", "dev", "--diff", str(saved))
     assert result.returncode == 0
-    assert result.stdout.strip() == f"No changes against {saved}."
+    assert result.stdout.splitlines() == [
+        f"No changes against {saved}.",
+        "Policy: 82 rules on 236 resources, no violations.",
+    ]
 
 
 def test_diff_names_changed_properties(project: Path, tmp_path: Path) -> None:
@@ -131,7 +136,8 @@ import os, runpy
 import pulumi, pulumi_aws as aws
 runpy.run_path({real!r}, run_name="__main__")
 canary = pulumi.Output.secret(os.environ["CBSI_TEST_CANARY"])
-aws.ssm.Parameter("canary", type="SecureString", value=canary)
+aws.ssm.Parameter("canary", type="SecureString", value=canary,
+                  tags={{"project": "cbsi-connect", "environment": "dev", "steward": "inl"}})
 pulumi.export("canaryToken", canary)
 pulumi.export("canaryNested", {{"inner": canary}})
 """

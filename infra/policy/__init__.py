@@ -1,0 +1,1 @@
+"""The CBSI-Connect security baseline: a Pulumi CrossGuard policy pack (`infra/policy/`)."""
