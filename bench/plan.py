@@ -46,6 +46,38 @@ def measure(argv: list[str], runs: int) -> tuple[float, float, str]:
     return statistics.median(walls), max(peaks), out
 
 
+# In a process of its own: plan the stack, then time the policy pack and the cost estimate on it,
+# which `cbsi plan` runs after the program. Prints seconds: evaluation, estimate.
+POLICY_CODE = """
+import sys, time
+from pathlib import Path
+from cbsi.commands.plan import load_stack, plan_stack
+from cbsi.cost import estimate
+from cbsi.policy import evaluate
+from cbsi.project import Project
+project = Project.find(Path(sys.argv[1]))
+cfg, raw = load_stack(project, "prod")
+plan = plan_stack(project, "prod", cfg, raw)
+start = time.perf_counter(); report = evaluate(plan); middle = time.perf_counter()
+estimate(plan, cfg); end = time.perf_counter()
+assert not report.mandatory, report.mandatory
+print(middle - start, end - middle)
+"""
+
+
+def policy_seconds(project: Path, runs: int) -> tuple[float, float]:
+    """Median seconds of the policy evaluation and of the cost estimate of a plan."""
+    evaluations, estimates = [], []
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", POLICY_CODE, str(project)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        ).stdout.split()  # fmt: skip
+        evaluations.append(float(out[0]))
+        estimates.append(float(out[1]))
+    return statistics.median(evaluations), statistics.median(estimates)
+
+
 def big_registry(project: Path, count: int) -> None:
     """A copy of the prod stack whose registry has `count` generated academies."""
     yaml = YAML()
@@ -99,6 +131,8 @@ def main() -> None:
         big_argv = [*CBSI, "--project-dir", str(project), "plan", "--stack", "prod", "--json"]
         big_wall, big_rss, big_out = measure(big_argv, runs)
         big_plan = json.loads(big_out)
+        prod_policy, prod_cost = policy_seconds(ROOT, runs)
+        big_policy, big_cost = policy_seconds(project, runs)
 
     rows = [
         (f"floor: import pulumi and {len(services)} provider modules", floor_wall, floor_rss, "-"),
@@ -115,6 +149,11 @@ def main() -> None:
     print(f"prod / floor: {prod_wall / floor_wall:.2f}x (target <= 2x)")
     print(f"prod / SDK floor: {prod_wall / sdk_wall:.2f}x (what cbsi adds beyond the SDK's mocks)")
     print(f"200 academies / prod: {big_wall / prod_wall:.2f}x (target <= 10x)")
+    for label, policy, cost, wall in (("prod", prod_policy, prod_cost, prod_wall),
+                                      ("200 academies", big_policy, big_cost, big_wall)):  # fmt: skip
+        without = wall - policy - cost
+        print(f"{label}: policy evaluation {policy:.2f} s = {100 * policy / without:.1f}% of the "
+              f"plan without it (target < 20%); cost estimate {cost:.3f} s")  # fmt: skip
 
 
 if __name__ == "__main__":
