@@ -182,12 +182,7 @@ def rule_groups(runbook_base_url: str = RUNBOOK_BASE_URL, for_scale: float = 1.0
                 },
             }
         )
-    return {
-        "groups": [
-            {
-                "name": "cbsi-recording",
-                "rules": [{"record": r, "expr": e} for r, e in RECORDING_RULES],
-            },
-            {"name": "cbsi-alerts", "rules": alerts},
-        ]
-    }
+    # One group: its rules run in order, so every alert reads this evaluation's recordings.
+    # Two groups run independently, and an alert could read a recording one cycle old.
+    recordings = [{"record": r, "expr": e} for r, e in RECORDING_RULES]
+    return {"groups": [{"name": "cbsi", "rules": [*recordings, *alerts]}]}
