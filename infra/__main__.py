@@ -260,4 +260,9 @@ monitoring = Monitoring(
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("nameServers", dns.name_servers)
 pulumi.export("opsBucket", monitoring.ops_bucket)
+# The monitoring host for `cbsi run --role monitoring` (the platform document cannot name it: it
+# is the monitoring component's input).
+pulumi.export(
+    "monitoringHost", {"instanceId": monitoring.instance_id, "privateIp": monitoring.private_ip}
+)
 pulumi.export("platform", platform_doc)

@@ -118,10 +118,12 @@ class Monitoring(pulumi.ComponentResource):
         self._alarms(host)
         self.ops_bucket = ops.name
         self.instance_id = host.id
+        self.private_ip = host.private_ip
         self.register_outputs(
             {
                 "opsBucket": self.ops_bucket,
                 "instanceId": self.instance_id,
+                "privateIp": self.private_ip,
                 "alarmTopicArn": self.topic.arn,
             }
         )

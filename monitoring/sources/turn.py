@@ -70,20 +70,25 @@ class TurnSource:
 
     async def _probe(self, relay: Relay, secret: str) -> tuple[bool, float | None]:
         binding = await asyncio.to_thread(stun_binding, relay.host, relay.port, self.timeout)
-        user, password = rest_credentials(secret, "cbsi-probe", int(time.time()) + 300)
-        started = time.perf_counter()
-        try:
-            transport, _ = await asyncio.wait_for(
-                turn.create_turn_endpoint(
-                    asyncio.DatagramProtocol, (relay.host, relay.port), user, password, lifetime=60
-                ),
-                self.timeout,
-            )
-        except (OSError, TimeoutError, stun.TransactionError, ConnectionError):
-            return binding, None
-        took = time.perf_counter() - started
-        transport.close()  # releases the allocation (Refresh with lifetime 0)
-        return binding, took
+        return binding, await turn_allocation(relay.host, relay.port, secret, self.timeout)
+
+
+async def turn_allocation(host: str, port: int, secret: str, timeout: float) -> float | None:
+    """Seconds a TURN Allocate with time-limited REST credentials took, or None if it failed."""
+    user, password = rest_credentials(secret, "cbsi-probe", int(time.time()) + 300)
+    started = time.perf_counter()
+    try:
+        transport, _ = await asyncio.wait_for(
+            turn.create_turn_endpoint(
+                asyncio.DatagramProtocol, (host, port), user, password, lifetime=60
+            ),
+            timeout,
+        )
+    except (OSError, TimeoutError, stun.TransactionError, ConnectionError):
+        return None
+    took = time.perf_counter() - started
+    transport.close()  # releases the allocation (Refresh with lifetime 0)
+    return took
 
 
 def stun_binding(host: str, port: int, timeout: float) -> bool:
