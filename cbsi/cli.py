@@ -15,6 +15,9 @@ from cbsi.commands import academy as academy_commands
 from cbsi.commands import cost as cost_command
 from cbsi.commands import monitoring as monitoring_commands
 from cbsi.commands import plan as plan_command
+from cbsi.commands import run as run_command
+from cbsi.commands import runbook as runbook_commands
+from cbsi.commands import verify as verify_command
 from cbsi.project import Project
 from infra.errors import CbsiError
 
@@ -55,6 +58,9 @@ def root(
 
 app.command("plan")(plan_command.plan)
 app.command("cost")(cost_command.cost)
+app.command("run")(run_command.run)
+app.command("verify")(verify_command.verify)
+app.add_typer(runbook_commands.app, name="runbook")
 app.add_typer(academy_commands.app, name="academy")
 app.add_typer(monitoring_commands.monitoring_app, name="monitoring")
 app.add_typer(monitoring_commands.exporter_app, name="exporter")

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from infra.relay_config import TurnSettings, render_turnserver_conf
-from tests.support.tools import free_port, require, tcp_open, wait_for
+from tests.support.tools import free_port, require, stop_process, tcp_open, wait_for
 
 
 def self_signed(directory: Path, name: str = "localhost") -> tuple[Path, Path]:
@@ -94,13 +94,7 @@ class CoturnServer:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         self.process = None
 
     def log(self) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tools import free_port, tcp_open, wait_for
+from tests.support.tools import free_port, stop_process, tcp_open, wait_for
 
 
 def _bin(name: str) -> str:
@@ -90,11 +90,5 @@ class PostgresServer:
         )  # fmt: skip
 
     def stop(self) -> None:
-        if getattr(self, "process", None) and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(getattr(self, "process", None), grace=20)
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,18 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} not ready after {timeout} s")
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, grace: float = 10) -> None:
+    """Terminate a server we started; kill it if it has not gone within `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def tcp_open(port: int, host: str = "127.0.0.1") -> bool:

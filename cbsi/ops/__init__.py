@@ -1,0 +1,1 @@
+"""Ops automation over SSH (Fabric): inventory, tasks, the fan-out runner and its audit log."""
