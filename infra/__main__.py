@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.academy_site import AcademySite, AcademySiteArgs, MediaAccess
+from infra.components.boundary import PermissionsBoundary, PermissionsBoundaryArgs
 from infra.components.dns_zone import DnsZone, DnsZoneArgs
 from infra.components.lms_cluster import LmsCluster, LmsClusterArgs
 from infra.components.media_store import MediaStore, MediaStoreArgs, academy_prefix
@@ -39,6 +40,14 @@ production = cfg.environment == "prod"
 provider = aws.Provider("aws", region=cfg.region)
 platform = pulumi.ResourceOptions(provider=provider)
 account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
+# First: every role the components below create carries this boundary.
+boundary = PermissionsBoundary(
+    "boundary",
+    PermissionsBoundaryArgs(
+        environment=cfg.environment, account_id=account_id, tags=platform_tags(cfg)
+    ),
+    opts=platform,
+)
 
 network = Network(
     "network",
@@ -49,6 +58,7 @@ network = Network(
         nat_gateways=cfg.network.nat_gateways,
         flow_log_retention_days=cfg.network.flow_log_retention_days,
         tags=platform_tags(cfg),
+        permissions_boundary=boundary.arn,
     ),
     opts=platform,
 )
@@ -88,6 +98,7 @@ media = MediaStore(
         log_retention_days=cfg.log_retention_days,
         production=production,
         tags=platform_tags(cfg),
+        permissions_boundary=boundary.arn,
     ),
     opts=platform,
 )
@@ -105,6 +116,7 @@ relays = RelayFleet(
         relays=cfg.relays,
         cert_email=str(cfg.oncall[0].email),
         tags=platform_tags(cfg),
+        permissions_boundary=boundary.arn,
     ),
     opts=platform,
 )
@@ -122,6 +134,7 @@ stewardship = Stewardship(
         log_bucket=media.log_bucket_name,
         production=production,
         tags=platform_tags(cfg),
+        permissions_boundary=boundary.arn,
     ),
     opts=platform,
 )
@@ -150,7 +163,7 @@ sites = {
             log_retention_days=cfg.log_retention_days,
             production=production,
             tags=academy_tags(cfg, academy),
-            permissions_boundary=stewardship.boundary.arn,
+            permissions_boundary=boundary.arn,
             admin_trust_policy=stewardship.academy_trust(academy),
             budget_usd=cfg.budgets.academy_usd[academy.tier] if cfg.budgets else None,
             budget_emails=sorted(
@@ -223,7 +236,7 @@ platform_doc = platform_document(
     },
     stewardship={
         "roles": stewardship.roles,
-        "boundaryArn": stewardship.boundary.arn,
+        "boundaryArn": boundary.arn,
         "accounts": dict(cfg.stewardship.accounts),
         "handoverDate": cfg.stewardship.handover_date,
         "securityTopicArn": stewardship.topic.arn,
@@ -253,6 +266,7 @@ monitoring = Monitoring(
         log_bucket=media.log_bucket_name,
         production=production,
         tags=platform_tags(cfg),
+        permissions_boundary=boundary.arn,
     ),
     opts=platform,
 )

@@ -83,7 +83,7 @@ class AcademySiteArgs:
     log_retention_days: int
     production: bool
     tags: dict[str, str]
-    # The stewardship boundary, carried by the uploader and site-admin roles (roles for people).
+    # The stewardship boundary, carried by every role the site creates.
     permissions_boundary: pulumi.Input[str]
     # Who may act as the site's admins in this phase (Stewardship.academy_trust).
     admin_trust_policy: str
@@ -314,6 +314,7 @@ class AcademySite(pulumi.ComponentResource):
         )
         execution = aws.iam.Role(
             f"{name}-execution",
+            permissions_boundary=self._args.permissions_boundary,
             assume_role_policy=trust,
             tags=self._tagged("execution"),
             opts=child,
@@ -343,7 +344,11 @@ class AcademySite(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=execution),
         )
         task = aws.iam.Role(
-            f"{name}-task", assume_role_policy=trust, tags=self._tagged("task"), opts=child
+            f"{name}-task",
+            assume_role_policy=trust,
+            permissions_boundary=self._args.permissions_boundary,
+            tags=self._tagged("task"),
+            opts=child,
         )
         aws.iam.RolePolicy(
             f"{name}-task-efs",

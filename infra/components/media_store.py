@@ -92,6 +92,8 @@ class MediaStoreArgs:
     log_retention_days: int
     production: bool
     tags: dict[str, str]
+    # The stewardship permissions boundary, carried by every role this component creates.
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class MediaStore(pulumi.ComponentResource):
@@ -437,6 +439,7 @@ class MediaStore(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-replication",
+            permissions_boundary=args.permissions_boundary,
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",
@@ -548,6 +551,7 @@ class MediaStore(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-backup",
+            permissions_boundary=args.permissions_boundary,
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",

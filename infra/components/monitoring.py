@@ -52,6 +52,8 @@ class MonitoringArgs:
     log_bucket: pulumi.Input[str]
     production: bool
     tags: dict[str, str]
+    # The stewardship permissions boundary, carried by every role this component creates.
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 def _pick(relative: str, files: dict[str, str]) -> str:
@@ -225,6 +227,7 @@ class Monitoring(pulumi.ComponentResource):
             )
         role = aws.iam.Role(
             f"{name}-role",
+            permissions_boundary=self._args.permissions_boundary,
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",

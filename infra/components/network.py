@@ -22,6 +22,8 @@ class NetworkArgs:
     nat_gateways: NatStrategy
     flow_log_retention_days: int
     tags: dict[str, str]
+    # The stewardship permissions boundary, carried by every role this component creates.
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 def subnet_layout(cidr: IPv4Network, az_count: int) -> tuple[list[str], list[str]]:
@@ -51,6 +53,7 @@ class Network(pulumi.ComponentResource):
         super().__init__("cbsi:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self._name, self._tags = name, args.tags
+        self._boundary = args.permissions_boundary
         tagged = self._tagged
 
         # Real AZ names come from the account (us-east-1a is not the same data centre everywhere);
@@ -223,6 +226,7 @@ class Network(pulumi.ComponentResource):
                     ],
                 }
             ),
+            permissions_boundary=self._boundary,
             tags=tagged("flow-logs-role"),
             opts=child,
         )

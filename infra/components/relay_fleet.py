@@ -28,6 +28,8 @@ class RelayFleetArgs:
     relays: RelayConfig
     cert_email: str
     tags: dict[str, str]
+    # The stewardship permissions boundary, carried by every role this component creates.
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class RelayFleet(pulumi.ComponentResource):
@@ -142,6 +144,7 @@ class RelayFleet(pulumi.ComponentResource):
         name, args = self._name, self._args
         role = aws.iam.Role(
             f"{name}-role",
+            permissions_boundary=self._args.permissions_boundary,
             assume_role_policy=json.dumps(
                 {
                     "Version": "2012-10-17",

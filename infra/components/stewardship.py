@@ -85,14 +85,6 @@ OPERATOR_ACTIONS = [
     "application-autoscaling:RegisterScalableTarget",
 ]
 
-# The services the platform uses: the permissions boundary allows nothing else.
-BOUNDARY_SERVICES = [
-    "acm", "application-autoscaling", "autoscaling", "backup", "budgets", "ce", "cloudfront",
-    "cloudtrail", "cloudwatch", "ec2", "ec2messages", "ecr", "ecs", "elasticache",
-    "elasticfilesystem", "elasticloadbalancing", "events", "guardduty", "health", "iam", "kms",
-    "logs", "rds", "route53", "s3", "secretsmanager", "sns", "ssm", "ssmmessages", "sts", "tag",
-]  # fmt: skip
-
 
 @dataclass(frozen=True)
 class StewardshipArgs:
@@ -108,6 +100,8 @@ class StewardshipArgs:
     log_bucket: pulumi.Input[str]
     production: bool
     tags: dict[str, str]
+    # PermissionsBoundary's ARN: every role here carries it but break-glass.
+    permissions_boundary: pulumi.Input[str]
 
 
 def trust_policy(accounts: list[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -127,8 +121,8 @@ def trust_policy(accounts: list[str], extra: dict[str, Any] | None = None) -> di
 
 
 class Stewardship(pulumi.ComponentResource):
-    """The platform's human roles for the current phase, the permissions boundary every role the
-    platform creates for people carries, a multi-region CloudTrail into a locked bucket, GuardDuty,
+    """The platform's human roles for the current phase (within the permissions boundary,
+    break-glass excepted), a multi-region CloudTrail into a locked bucket, GuardDuty,
     a security topic that the break-glass alarm and high GuardDuty findings page, the platform's
     AWS Budget and the cost-allocation tags. Each academy's own role and budget are its
     `AcademyAccess`, built from `academy_trust` here."""
@@ -140,14 +134,6 @@ class Stewardship(pulumi.ComponentResource):
         self._name, self._args = name, args
         child = pulumi.ResourceOptions(parent=self)
 
-        self.boundary = aws.iam.Policy(
-            f"{name}-boundary",
-            name=f"cbsi-{args.environment}-boundary",
-            description="CBSI-Connect permissions boundary of every role for people",
-            policy=pulumi.Output.from_input(args.account_id).apply(self._boundary_document),
-            tags=self._tagged("boundary"),
-            opts=child,
-        )
         self.roles: dict[str, pulumi.Output[str]] = {}
         for role, spec in ROLES.items():
             self.roles[role] = self._role(role, spec).arn
@@ -223,7 +209,7 @@ class Stewardship(pulumi.ComponentResource):
         self.budget_names = self._budgets()
         self.register_outputs(
             {
-                "boundaryArn": self.boundary.arn,
+                "boundaryArn": args.permissions_boundary,
                 "roles": self.roles,
                 "securityTopicArn": self.topic.arn,
                 "trailName": self.trail.name,
@@ -241,65 +227,6 @@ class Stewardship(pulumi.ComponentResource):
             account for org, account in self._args.accounts.items() if org in organisations
         )
 
-    def _boundary_document(self, account_id: str) -> str:
-        boundary_arn = f"arn:aws:iam::{account_id}:policy/cbsi-{self._args.environment}-boundary"
-        trail_arn = f"arn:aws:cloudtrail:*:{account_id}:trail/cbsi-{self._args.environment}"
-        return json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "PlatformServicesOnly",
-                        "Effect": "Allow",
-                        "Action": [f"{service}:*" for service in BOUNDARY_SERVICES],
-                        "Resource": "*",
-                    },
-                    {
-                        # Roles made by someone inside the boundary stay inside it.
-                        "Sid": "NewRolesCarryTheBoundary",
-                        "Effect": "Deny",
-                        "Action": ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
-                        "Resource": "*",
-                        "Condition": {"StringNotEquals": {"iam:PermissionsBoundary": boundary_arn}},
-                    },
-                    {
-                        "Sid": "BoundaryStays",
-                        "Effect": "Deny",
-                        "Action": [
-                            "iam:DeleteRolePermissionsBoundary",
-                            "iam:CreatePolicyVersion",
-                            "iam:DeletePolicy",
-                            "iam:DeletePolicyVersion",
-                            "iam:SetDefaultPolicyVersion",
-                        ],
-                        "Resource": boundary_arn,
-                    },
-                    {
-                        "Sid": "NoLongLivedCredentials",
-                        "Effect": "Deny",
-                        "Action": [
-                            "iam:CreateUser",
-                            "iam:CreateAccessKey",
-                            "iam:CreateLoginProfile",
-                        ],
-                        "Resource": "*",
-                    },
-                    {
-                        "Sid": "AuditTrailStays",
-                        "Effect": "Deny",
-                        "Action": [
-                            "cloudtrail:StopLogging",
-                            "cloudtrail:DeleteTrail",
-                            "cloudtrail:UpdateTrail",
-                            "guardduty:DeleteDetector",
-                            "guardduty:UpdateDetector",
-                        ],
-                        "Resource": [trail_arn, f"arn:aws:guardduty:*:{account_id}:detector/*"],
-                    },
-                ],
-            }
-        )
-
     def _role(self, role: str, spec: RoleSpec) -> aws.iam.Role:
         name, args = self._name, self._args
         resource = aws.iam.Role(
@@ -310,7 +237,7 @@ class Stewardship(pulumi.ComponentResource):
                 trust_policy(self._accounts(spec.trusted_by[args.phase]))
             ),
             max_session_duration=spec.max_session_hours * 3600,
-            permissions_boundary=self.boundary.arn if spec.boundary else None,
+            permissions_boundary=args.permissions_boundary if spec.boundary else None,
             tags=self._tagged(role),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -347,7 +274,7 @@ class Stewardship(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{role}-iam",
                 role=resource.id,
-                policy=self.boundary.arn.apply(
+                policy=pulumi.Output.from_input(args.permissions_boundary).apply(
                     lambda boundary: json.dumps(
                         {
                             "Version": "2012-10-17",

@@ -126,17 +126,18 @@ def _trust_mfa(props: Props, ctx: Context) -> Iterable[str]:
 
 
 @resource_rule(
-    "iam-human-roles-boundary",
+    "iam-roles-boundary",
     ROLE,
-    "Roles for people carry the platform's permissions boundary (break-glass excepted)",
+    "Every role carries the platform's permissions boundary (break-glass excepted), so nobody "
+    "working within it can create a role that escapes it",
     Controls(()),
     params={"breakGlass": BREAK_GLASS},
 )
 def _boundary(props: Props, ctx: Context) -> Iterable[str]:
     if matches(str(props.get("name", ctx.name)), ctx.params["breakGlass"]):
         return
-    if any(_people(s) for s in _trust_statements(props)) and not props.get("permissionsBoundary"):
-        yield "a role for people has no permissionsBoundary"
+    if not props.get("permissionsBoundary"):
+        yield "permissionsBoundary is missing"
 
 
 @resource_rule(

@@ -63,19 +63,18 @@ def test_inl_to_impacs_removes_every_inl_principal_and_adds_none(plan_of) -> Non
                    if r.type == "aws:iam/role:Role")  # fmt: skip
 
 
-def test_roles_for_people_need_mfa_and_carry_the_boundary(plan_of) -> None:
+def test_roles_for_people_need_mfa_and_every_role_carries_the_boundary(plan_of) -> None:
     plan = plan_of("prod")
     (boundary,) = [r for r in plan.resources if r.type == "aws:iam/policy:Policy"]
-    people = [
-        r
-        for r in plan.resources
-        if r.type == "aws:iam/role:Role" and '"AWS"' in r.inputs["assumeRolePolicy"]
-    ]
+    roles = [r for r in plan.resources if r.type == "aws:iam/role:Role"]
+    people = [r for r in roles if '"AWS"' in r.inputs["assumeRolePolicy"]]
     assert len(people) == 4 + 2 * 19  # platform roles, and per academy an uploader and site admin
     for role in people:
         trust = json.loads(role.inputs["assumeRolePolicy"])
         for statement in trust["Statement"]:
             assert statement["Condition"]["Bool"]["aws:MultiFactorAuthPresent"] == "true"
+    assert len(roles) > len(people) + 2 * 19  # service roles too: execution, task, instances...
+    for role in roles:
         if role.name == "stewardship-break-glass":
             assert "permissionsBoundary" not in role.inputs
         else:
