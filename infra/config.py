@@ -212,9 +212,10 @@ class BudgetConfig(_Model):
     # Per academy, by tier, filtered on its `academy` cost-allocation tag; the academy's admins and
     # the platform on-call are told.
     academy_usd: dict[Tier, float]
-    # Activating cost-allocation tags is for the payer account only; set false in an AWS
-    # Organizations member account and activate `academy` and `steward` there.
-    activate_cost_tags: bool = True
+    # AWS activates a cost-allocation tag only once the key shows in billing data, up to a day
+    # after resources carry it: leave this off for the first `pulumi up`, then set it (in the
+    # payer account; in an AWS Organizations member account, activate them in the payer's).
+    activate_cost_tags: bool = False
 
 
 class Usage(_Model):

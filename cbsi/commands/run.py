@@ -17,6 +17,7 @@ from infra.errors import UsageError
 
 if TYPE_CHECKING:
     from cbsi.ops.inventory import Inventory
+    from cbsi.ops.runner import HostResult
 
 
 def inventory_of(
@@ -42,6 +43,17 @@ def inventory_of(
         "say where the hosts are: --platform FILE (`pulumi stack output --json`), "
         "--inventory FILE, or --stack STACK (planned offline: placeholder addresses)"
     )
+
+
+def _print_results(out: Console, title: str, results: list[HostResult]) -> None:
+    table = Table(title=title)
+    for column in ("host", "address", "result", "changed", "seconds", "summary"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        ok = "[green]ok[/]" if r.ok else "[red]FAILED[/]"
+        changed = "yes" if r.changed else ""
+        table.add_row(r.host, r.address, ok, changed, f"{r.seconds:.1f}", Text(r.summary))
+    out.print(table)
 
 
 def _args(pairs: list[str]) -> dict[str, str]:
@@ -107,6 +119,16 @@ def run(
         apply = typer.confirm(f"Apply {task} to {len(targets)} host(s) of {role}?", default=False)
     context = Context(apply=apply, args=_args(arg), timeout=timeout, out_dir=out)
 
+    if chosen.preflight and apply:
+        # Nothing is changed unless every host is reachable and ready: a relay left behind with
+        # the old secret would refuse every credential Moodle issues with the new one.
+        check = replace(chosen, run=chosen.preflight)
+        results = run_task(check, targets, context, parallel=parallel)
+        if not all(r.ok for r in results):
+            audit(log, chosen, role, context, results, "aborted: preflight failed, nothing changed")
+            _print_results(out_console, f"{task} on {role}: preflight", results)
+            out_console.print("Preflight failed: nothing changed. Fix the hosts above and rerun.")
+            raise typer.Exit(1)
     note = chosen.prepare(context, found.platform) if chosen.prepare else None
     if note:
         out_console.print(note)
@@ -114,19 +136,7 @@ def run(
     audit(log, chosen, role, context, results, note)
 
     dry = chosen.changes and not apply
-    table = Table(title=f"{task} on {role}" + (" (dry run)" if dry else ""))
-    for column in ("host", "address", "result", "changed", "seconds", "summary"):
-        table.add_column(column, overflow="fold")
-    for r in results:
-        table.add_row(
-            r.host,
-            r.address,
-            "[green]ok[/]" if r.ok else "[red]FAILED[/]",
-            "yes" if r.changed else "",
-            f"{r.seconds:.1f}",
-            Text(r.summary),
-        )
-    out_console.print(table)
+    _print_results(out_console, f"{task} on {role}" + (" (dry run)" if dry else ""), results)
     failed = [r.host for r in results if not r.ok]
     if dry:
         out_console.print("Dry run: nothing changed. Apply with --yes.")

@@ -64,6 +64,8 @@ class Task:
     roles: tuple[str, ...] = ("relays", "monitoring")
     # Runs once, locally, before the hosts (the rotation's new secret).
     prepare: Callable[[Context, Mapping[str, str]], str | None] | None = None
+    # Runs on every host before `prepare` changes anything; one failure aborts the run.
+    preflight: Callable[[Connection, Host, Context], Outcome] | None = None
 
 
 def sh(conn: Connection, host: Host, command: str, ctx: Context, **kwargs: Any) -> Any:
@@ -152,6 +154,15 @@ def _prepare_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
         client.put_secret_value(SecretId=arn, SecretString=secret)
     ctx.state["secret"] = secret
     return None
+
+
+def _config_readable(conn: Connection, host: Host, ctx: Context) -> Outcome:
+    """The host answers and its coturn config can be read: safe to change the secret."""
+    config = host.vars["config"]
+    result = sh(conn, host, f"grep -c '^static-auth-secret=' {shlex.quote(config)}", ctx)
+    if not result.ok:
+        return Outcome(False, f"cannot read static-auth-secret in {config}")
+    return Outcome(True, f"{config} readable")
 
 
 def _fingerprint(secret: str) -> str:
@@ -263,6 +274,7 @@ TASKS: dict[str, Task] = {
             _rotate,
             roles=("relays",),
             prepare=_prepare_rotation,
+            preflight=_config_readable,
         ),
         Task(
             "diagnostics",

@@ -145,3 +145,33 @@ def test_wrong_arguments_are_refused_with_exit_2(tmp_path: Path) -> None:
         assert result.stderr.startswith("Error: " + message), result.stderr
         assert "Traceback" not in result.stderr
     assert os.environ.get("CBSI_AUDIT_LOG") is None  # no test writes the operator's log
+
+
+def test_a_rotation_with_a_relay_down_changes_nothing(
+    sshd: Sshd, relay: CoturnServer, tmp_path: Path
+) -> None:
+    """The preflight reads every relay first: one unreachable, and neither Secrets Manager nor
+    the reachable relay is touched (a relay left behind would refuse every new credential)."""
+    with moto_server() as endpoint:
+        secrets = client(endpoint, "secretsmanager")
+        arn = secrets.create_secret(Name="cbsi/test/turn", SecretString=relay.secret)["ARN"]
+        log = tmp_path / "audit.jsonl"
+        inv = inventory(tmp_path / "inv.yaml", sshd, config=str(relay.config_file),
+                        restart=str(relay.directory / "restart-coturn"), turn_secret_arn=arn,
+                        region="us-east-1")  # fmt: skip
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+        before = relay.config_file.read_text()
+
+        result = run_cbsi(
+            "run", "rotate-turn-secret", "--role", "relays", "--hosts", f"relay-1,{DEAD}",
+            "--inventory", str(inv), "--audit-log", str(log), "--timeout", "5", "--yes", env=env,
+        )  # fmt: skip
+
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "Preflight failed: nothing changed" in result.stdout
+        assert secrets.get_secret_value(SecretId=arn)["SecretString"] == relay.secret
+    assert relay.config_file.read_text() == before
+    (record,) = audit_records(log)
+    assert record["note"] == "aborted: preflight failed, nothing changed"
+    assert {r["host"]: r["ok"] for r in record["results"]} == {"relay-1": True, DEAD: False}
