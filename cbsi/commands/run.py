@@ -133,10 +133,14 @@ def run(
     if note:
         out_console.print(note)
     results = run_task(chosen, targets, context, parallel=parallel)
+    if chosen.complete and all(r.ok for r in results):
+        note = chosen.complete(context, found.platform) or note
     audit(log, chosen, role, context, results, note)
 
     dry = chosen.changes and not apply
     _print_results(out_console, f"{task} on {role}" + (" (dry run)" if dry else ""), results)
+    if note and not dry:
+        out_console.print(note)
     failed = [r.host for r in results if not r.ok]
     if dry:
         out_console.print("Dry run: nothing changed. Apply with --yes.")

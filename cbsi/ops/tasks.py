@@ -66,6 +66,8 @@ class Task:
     prepare: Callable[[Context, Mapping[str, str]], str | None] | None = None
     # Runs on every host before `prepare` changes anything; one failure aborts the run.
     preflight: Callable[[Connection, Host, Context], Outcome] | None = None
+    # Runs once, locally, after every host succeeded (the rotation makes the secret current).
+    complete: Callable[[Context, Mapping[str, str]], str | None] | None = None
 
 
 def sh(conn: Connection, host: Host, command: str, ctx: Context, **kwargs: Any) -> Any:
@@ -127,10 +129,7 @@ def _restart(conn: Connection, host: Host, ctx: Context) -> Outcome:
     return Outcome(True, f"restarted {service}", changed=True)
 
 
-def _prepare_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
-    """A new TURN secret in Secrets Manager (or, with --arg secret=current, the one there)."""
-    import secrets
-
+def _secrets_client(platform: Mapping[str, str]) -> tuple[Any, str]:
     import boto3
 
     arn, region = platform.get("turn_secret_arn"), platform.get("region")
@@ -139,21 +138,41 @@ def _prepare_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
             "rotate-turn-secret needs the TURN secret's ARN and region: use --platform or "
             "--stack, or set vars turn_secret_arn and region in the inventory"
         )
-    reuse = ctx.args.get("secret") == "current"
+    return boto3.client("secretsmanager", region_name=region), arn
+
+
+def _prepare_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
+    """Which secrets the relays must accept. Rotating: the current one and a new one, so that
+    no credential is refused while Moodle moves over. Finishing (--arg finish=true): the current
+    one alone. Secrets Manager is not touched here (see `_complete_rotation`)."""
+    import secrets
+
+    finish = ctx.args.get("finish") == "true"
+    client, arn = _secrets_client(platform)
     if not ctx.apply:
         return (
-            f"would push the current secret of {arn} to each relay"
-            if reuse
-            else f"would put a new secret version on {arn}, then push it to each relay"
+            f"would leave only the current secret of {arn} on each relay"
+            if finish
+            else f"would add a new secret beside the current one on each relay, then make it "
+            f"current in {arn}"
         )
-    client = boto3.client("secretsmanager", region_name=region)
-    if reuse:
-        secret = client.get_secret_value(SecretId=arn)["SecretString"]
-    else:
-        secret = secrets.token_urlsafe(36)  # [A-Za-z0-9_-]: safe inside the config line
-        client.put_secret_value(SecretId=arn, SecretString=secret)
-    ctx.state["secret"] = secret
+    current = client.get_secret_value(SecretId=arn)["SecretString"]
+    new = None if finish else secrets.token_urlsafe(36)  # [A-Za-z0-9_-]: safe in the config
+    ctx.state.update(current=current, new=new, accept=[current] if finish else [current, new])
     return None
+
+
+def _complete_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
+    """Once every relay accepts both: the new secret becomes current, for Moodle to use."""
+    if not ctx.apply or ctx.state.get("new") is None:
+        return None
+    client, arn = _secrets_client(platform)
+    client.put_secret_value(SecretId=arn, SecretString=ctx.state["new"])
+    return (
+        f"{arn} now holds secret {_fingerprint(ctx.state['new'])}; the relays accept it and the "
+        "old one. When the longest TURN credential issued before now has expired, finish with "
+        "--arg finish=true."
+    )
 
 
 def _config_readable(conn: Connection, host: Host, ctx: Context) -> Outcome:
@@ -170,6 +189,8 @@ def _fingerprint(secret: str) -> str:
 
 
 def _rotate(conn: Connection, host: Host, ctx: Context) -> Outcome:
+    """Make the relay accept exactly `ctx.state["accept"]` (restarting coturn only if that is a
+    change), then prove each of them allocates."""
     config = host.vars["config"]
     current = sh(conn, host, f"sed -n 's/^static-auth-secret=//p' {shlex.quote(config)}", ctx)
     if not current.ok:
@@ -178,40 +199,39 @@ def _rotate(conn: Connection, host: Host, ctx: Context) -> Outcome:
         return Outcome(
             True, f"would rewrite static-auth-secret in {config} and run {host.vars['restart']}"
         )
-    secret = ctx.state["secret"]
-    if current.stdout.strip() != secret:
+    accept: list[str] = ctx.state["accept"]
+    changed = current.stdout.split() != accept
+    if changed:
         path = shlex.quote(config)
         script = (
-            "IFS= read -r secret; "
-            f"sed 's|^static-auth-secret=.*|static-auth-secret='\"$secret\"'|' {path} > {path}.new"
-            f" && cat {path}.new > {path} && rm {path}.new && {host.vars['restart']}"
+            f"grep -v '^static-auth-secret=' {path} > {path}.new && "
+            "while IFS= read -r secret; do printf 'static-auth-secret=%s\\n' \"$secret\"; done"
+            f" >> {path}.new && cat {path}.new > {path} && rm {path}.new && {host.vars['restart']}"
         )
         if host.user != "root":
             script = f"sudo -n sh -c {shlex.quote(script)}"
-        result = conn.run(
-            script, hide=True, warn=True, timeout=ctx.timeout, in_stream=io.StringIO(secret + "\n")
-        )
+        lines = io.StringIO("".join(f"{secret}\n" for secret in accept))
+        result = conn.run(script, hide=True, warn=True, timeout=ctx.timeout, in_stream=lines)
         if not result.ok:
             return Outcome(False, f"rewrite or restart failed: {result.stderr.strip()[:200]}")
     from monitoring.sources.turn import turn_allocation
 
     turn_host = host.vars.get("turn_host", host.address)
     port = int(host.vars.get("turn_port", "3478"))
-    took = None
-    for _ in range(10):  # coturn takes a moment to listen again after the restart
-        took = asyncio.run(turn_allocation(turn_host, port, secret, timeout=2.0))
-        if took is not None:
-            break
-        time.sleep(0.5)
-    changed = current.stdout.strip() != secret
-    if took is None:
-        return Outcome(False, "an allocation with the new secret failed", changed=changed)
-    verb = "rotated to" if changed else "already has"
-    return Outcome(
-        True,
-        f"{verb} secret {_fingerprint(secret)}; allocation ok ({took * 1000:.0f} ms)",
-        changed=changed,
-    )
+    timings = []
+    for secret in accept:
+        took = None
+        for _ in range(10):  # coturn takes a moment to listen again after the restart
+            took = asyncio.run(turn_allocation(turn_host, port, secret, timeout=2.0))
+            if took is not None:
+                break
+            time.sleep(0.5)
+        if took is None:
+            return Outcome(False, f"an allocation with secret {_fingerprint(secret)} failed",
+                           changed=changed)  # fmt: skip
+        timings.append(f"{_fingerprint(secret)} ok ({took * 1000:.0f} ms)")
+    verb = "now accepts" if changed else "already accepts"
+    return Outcome(True, f"{verb} {len(accept)} secret(s): " + ", ".join(timings), changed=changed)
 
 
 def _diagnostics(conn: Connection, host: Host, ctx: Context) -> Outcome:
@@ -268,13 +288,15 @@ TASKS: dict[str, Task] = {
         Task("restart", "Restart the role's service (--arg service=NAME)", True, _restart),
         Task(
             "rotate-turn-secret",
-            "New TURN secret in Secrets Manager, rewritten on every relay, verified by allocation "
-            "(--arg secret=current re-applies the current one)",
+            "A new TURN secret: first accepted by every relay beside the current one (verified by "
+            "allocations), then made current in Secrets Manager; --arg finish=true later leaves "
+            "only the current one",
             True,
             _rotate,
             roles=("relays",),
             prepare=_prepare_rotation,
             preflight=_config_readable,
+            complete=_complete_rotation,
         ),
         Task(
             "diagnostics",

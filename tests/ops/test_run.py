@@ -86,8 +86,22 @@ def test_a_dry_run_changes_nothing_on_the_host(
 
 
 def test_rotating_the_turn_secret(sshd: Sshd, relay: CoturnServer, tmp_path: Path) -> None:
-    """New secret in Secrets Manager and in the relay's config; coturn restarted with it; the
-    old secret no longer allocates; the secret is in no output and no audit line."""
+    """Rotation: the relay first accepts the new secret beside the old (no credential refused
+    while Moodle moves over), then Secrets Manager holds the new one; finishing leaves the new
+    one alone and the old is refused. No secret appears in any output or audit line."""
+    host = sshd.testinfra(ADDRESSES[0])
+    pidfile = relay.directory / "turnserver.pid"
+
+    def restarted_since(old_pid: str) -> str:
+        wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != old_pid, 10, "pid")
+        pid = pidfile.read_text().strip()
+        running = host.process.get(pid=int(pid))
+        assert running.comm == "turnserver" and str(relay.config_file) in running.args
+        return pid
+
+    def allocates(secret: str) -> bool:
+        return asyncio.run(turn_allocation("127.0.0.1", relay.port, secret, 3.0)) is not None
+
     with moto_server() as endpoint:
         secrets = client(endpoint, "secretsmanager")
         arn = secrets.create_secret(Name="cbsi/test/turn-shared-secret",
@@ -102,31 +116,37 @@ def test_rotating_the_turn_secret(sshd: Sshd, relay: CoturnServer, tmp_path: Pat
                "AWS_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"]}  # fmt: skip
         args = ("run", "rotate-turn-secret", "--role", "relays", "--hosts", "relay-1",
                 "--inventory", str(inv), "--audit-log", str(log))  # fmt: skip
-        pidfile = relay.directory / "turnserver.pid"
-        old_pid = pidfile.read_text().strip()
+        pid = pidfile.read_text().strip()
 
         dry = run_cbsi(*args, env=env)
         assert dry.returncode == 0, dry.stdout + dry.stderr
         assert secrets.get_secret_value(SecretId=arn)["SecretString"] == relay.secret
 
-        applied = run_cbsi(*args, "--yes", env=env)
-        assert applied.returncode == 0, applied.stdout + applied.stderr
+        rotated = run_cbsi(*args, "--yes", env=env)
+        assert rotated.returncode == 0, rotated.stdout + rotated.stderr
         new = secrets.get_secret_value(SecretId=arn)["SecretString"]
+        assert new != relay.secret and len(new) >= 32
+        config = host.file(str(relay.config_file))
+        assert config.contains(f"^static-auth-secret={relay.secret}$")
+        assert config.contains(f"^static-auth-secret={new}$")
+        pid = restarted_since(pid)
+        assert allocates(new) and allocates(relay.secret)  # both, while Moodle moves over
 
-    assert new != relay.secret and len(new) >= 32
-    host = sshd.testinfra(ADDRESSES[0])
+        finished = run_cbsi(*args, "--arg", "finish=true", "--yes", env=env)
+        assert finished.returncode == 0, finished.stdout + finished.stderr
+        assert secrets.get_secret_value(SecretId=arn)["SecretString"] == new
+
     assert host.file(str(relay.config_file)).contains(f"^static-auth-secret={new}$")
     assert not host.file(str(relay.config_file)).contains(relay.secret)
-    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip() != old_pid, 10, "new pid")
-    running = host.process.get(pid=int(pidfile.read_text().strip()))
-    assert running.comm == "turnserver" and str(relay.config_file) in running.args
-    assert asyncio.run(turn_allocation("127.0.0.1", relay.port, new, 3.0)) is not None
-    assert asyncio.run(turn_allocation("127.0.0.1", relay.port, relay.secret, 3.0)) is None
+    restarted_since(pid)
+    assert allocates(new)
+    assert not allocates(relay.secret)
 
     records = audit_records(log)
-    assert [r["dryRun"] for r in records] == [True, False]
-    assert records[1]["results"][0]["changed"] is True
-    for text in (applied.stdout, applied.stderr, log.read_text()):
+    assert [r["dryRun"] for r in records] == [True, False, False]
+    assert [r["results"][0]["changed"] for r in records] == [False, True, True]
+    assert "finish with --arg finish=true" in records[1]["note"]
+    for text in (rotated.stdout, rotated.stderr, finished.stdout, log.read_text()):
         assert new not in text and relay.secret not in text
 
 
