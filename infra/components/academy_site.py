@@ -14,6 +14,7 @@ from infra.components.academy_access import AcademyAccess, AcademyAccessArgs
 from infra.components.lms_cluster import APP_PORT, DB_PORT, REDIS_PORT, LmsCluster
 from infra.components.media_store import academy_prefix, reader_policy, uploader_policy
 from infra.config import Academy, TierSize
+from infra.iam import service_trust
 
 DATAROOT = "/var/www/moodledata"
 WWW_DATA_UID = 33  # Debian's www-data, which Apache runs Moodle as in moodlehq/moodle-php-apache
@@ -300,18 +301,7 @@ class AcademySite(pulumi.ComponentResource):
         (mount only this site's access point; ECS Exec for runbooks)."""
         name, cluster = self._name, self._args.cluster
         child = pulumi.ResourceOptions(parent=self)
-        trust = json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        )
+        trust = service_trust("ecs-tasks.amazonaws.com")
         execution = aws.iam.Role(
             f"{name}-execution",
             permissions_boundary=self._args.permissions_boundary,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ import pulumi_aws as aws
 
 from infra.components.secure_bucket import SecureBucket, SecureBucketArgs
 from infra.config import Academy, MediaConfig
+from infra.iam import service_trust
 
 # CloudFront's certificates and logging live in us-east-1 whatever the stack's region.
 CLOUDFRONT_REGION = "us-east-1"
@@ -440,18 +440,7 @@ class MediaStore(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-replication",
             permissions_boundary=args.permissions_boundary,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("s3.amazonaws.com"),
             tags=self._tagged("replication"),
             opts=child,
         )
@@ -552,18 +541,7 @@ class MediaStore(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-backup",
             permissions_boundary=args.permissions_boundary,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "backup.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("backup.amazonaws.com"),
             tags=self._tagged("backup"),
             opts=child,
         )

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components.secure_bucket import AWS_MANAGED_KEY, SecureBucket, SecureBucketArgs
+from infra.iam import service_trust
 from infra.monitoring_host import render_user_data
 from infra.platform import PlatformDocument
 
@@ -228,18 +229,7 @@ class Monitoring(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             permissions_boundary=self._args.permissions_boundary,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             tags=self._tagged("role"),
             opts=child,
         )

@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.config import NatStrategy
+from infra.iam import service_trust
 
 
 @dataclass(frozen=True)
@@ -214,18 +215,7 @@ class Network(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-flow-logs-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("vpc-flow-logs.amazonaws.com"),
             permissions_boundary=self._boundary,
             tags=tagged("flow-logs-role"),
             opts=child,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -10,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.config import RelayConfig
+from infra.iam import service_trust
 from infra.relay_config import STUN_PORT, TLS_PORT, render_user_data
 
 DEBIAN_OWNER = "136693071363"  # Debian's official AWS account for its cloud images
@@ -145,18 +145,7 @@ class RelayFleet(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             permissions_boundary=self._args.permissions_boundary,
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "ec2.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust("ec2.amazonaws.com"),
             tags=self._tagged("role"),
             opts=pulumi.ResourceOptions(parent=self),
         )
