@@ -108,6 +108,20 @@ def public_principal(statement: Mapping[str, Any]) -> bool:
     return isinstance(principal, Mapping) and "*" in as_list(principal.get("AWS"))
 
 
+def sid(statement: Mapping[str, Any]) -> str:
+    """How a violation names a statement."""
+    return repr(statement.get("Sid", "(no Sid)"))
+
+
+def open_to_everyone(policy: Any) -> list[Mapping[str, Any]]:
+    """Allow statements of a resource policy that name everyone and have no condition."""
+    return [
+        s
+        for s in statements(policy)
+        if s.get("Effect") == "Allow" and public_principal(s) and not s.get("Condition")
+    ]
+
+
 def matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 

@@ -22,6 +22,7 @@ from infra.policy.base import (
     names,
     of_type,
     resource_rule,
+    sid,
     stack_rule,
     statements,
 )
@@ -56,7 +57,7 @@ def _grants_all(statement: Mapping[str, Any]) -> tuple[bool, bool]:
 def _full_admin(props: Props, ctx: Context) -> Iterable[str]:
     for statement in statements(props.get("policy")):
         if _grants_all(statement) == (True, True):
-            yield f"statement {statement.get('Sid', '(no Sid)')!r} allows every action everywhere"
+            yield f"statement {sid(statement)} allows every action everywhere"
 
 
 @resource_rule(
@@ -69,7 +70,7 @@ def _star_action(props: Props, ctx: Context) -> Iterable[str]:
     for statement in statements(props.get("policy")):
         all_actions, _ = _grants_all(statement)
         if all_actions:
-            yield f"statement {statement.get('Sid', '(no Sid)')!r} allows the action '*'"
+            yield f"statement {sid(statement)} allows the action '*'"
 
 
 @resource_rule(

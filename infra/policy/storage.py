@@ -18,8 +18,9 @@ from infra.policy.base import (
     matches,
     names,
     of_type,
-    public_principal,
+    open_to_everyone,
     resource_rule,
+    sid,
     stack_rule,
     statements,
 )
@@ -223,13 +224,8 @@ def _public_acl(props: Props, ctx: Context) -> Iterable[str]:
     Controls(("CKV_AWS_70",), ("S3.2", "S3.3")),
 )
 def _policy_public(props: Props, ctx: Context) -> Iterable[str]:
-    for statement in statements(props.get("policy")):
-        if (
-            statement.get("Effect") == "Allow"
-            and public_principal(statement)
-            and not statement.get("Condition")
-        ):
-            yield f"statement {statement.get('Sid', '(no Sid)')!r} allows everyone"
+    for statement in open_to_everyone(props.get("policy")):
+        yield f"statement {sid(statement)} allows everyone"
 
 
 @stack_rule(
@@ -392,13 +388,8 @@ def _kms_window(props: Props, ctx: Context) -> Iterable[str]:
     Controls(("CKV_AWS_33",)),
 )
 def _kms_policy(props: Props, ctx: Context) -> Iterable[str]:
-    for statement in statements(props.get("policy")):
-        if (
-            statement.get("Effect") == "Allow"
-            and public_principal(statement)
-            and not statement.get("Condition")
-        ):
-            yield f"statement {statement.get('Sid', '(no Sid)')!r} allows everyone to use the key"
+    for statement in open_to_everyone(props.get("policy")):
+        yield f"statement {sid(statement)} allows everyone to use the key"
 
 
 @resource_rule(
