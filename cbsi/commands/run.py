@@ -107,10 +107,9 @@ def run(
     if role not in chosen.roles:
         raise UsageError(f"{task} runs on {' or '.join(chosen.roles)}, not --role {role}")
     found = inventory_of(ctx, inventory, platform, stack)
-    names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
     targets = [
         replace(h, port=port or h.port, user=user or h.user, key=str(key) if key else h.key)
-        for h in found.select(role, names)
+        for h in found.select(role, hosts)
     ]
     log = audit_log or Path(os.environ.get("CBSI_AUDIT_LOG") or DEFAULT_AUDIT_LOG)
     out_console = Console(highlight=False)

@@ -31,8 +31,7 @@ def verify(
     if role not in SPECS:
         raise UsageError(f"--role {role}: no such role; use one of {', '.join(SPECS)}")
     found = inventory_of(ctx, inventory, platform, stack)
-    names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
-    targets = found.select(role, names)
+    targets = found.select(role, hosts)
     spec = Path(__file__).resolve().parents[2] / "tests" / "hosts" / SPECS[role]
     if not spec.is_file():
         raise UsageError(f"{spec} is missing: run cbsi verify from a checkout of the repository")

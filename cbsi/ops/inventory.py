@@ -88,8 +88,10 @@ class Inventory:
     port: int = 22
     key: str | None = None
 
-    def select(self, role: str, names: list[str] | None) -> list[Host]:
-        """The role's hosts, or those of `names`; a name the inventory lacks is an address."""
+    def select(self, role: str, hosts: str | None) -> list[Host]:
+        """The role's hosts, or those `--hosts H,...` names; a name the inventory lacks is an
+        address."""
+        names = [h.strip() for h in hosts.split(",") if h.strip()] if hosts else None
         if role not in ROLES:
             raise UsageError(f"--role {role}: no such role; use one of {', '.join(ROLES)}")
         of_role = [h for h in self.hosts if h.role == role]
