@@ -106,6 +106,9 @@ def run(
     chosen = TASKS[task]
     if role not in chosen.roles:
         raise UsageError(f"{task} runs on {' or '.join(chosen.roles)}, not --role {role}")
+    args = _args(arg)
+    if chosen.check_args:
+        chosen.check_args(args)
     found = inventory_of(ctx, inventory, platform, stack)
     targets = [
         replace(h, port=port or h.port, user=user or h.user, key=str(key) if key else h.key)
@@ -116,7 +119,7 @@ def run(
     apply = yes
     if chosen.changes and not yes and sys.stdin.isatty():
         apply = typer.confirm(f"Apply {task} to {len(targets)} host(s) of {role}?", default=False)
-    context = Context(apply=apply, args=_args(arg), timeout=timeout, out_dir=out)
+    context = Context(apply=apply, args=args, timeout=timeout, out_dir=out)
 
     if chosen.preflight and apply:
         # Nothing is changed unless every host is reachable and ready: a relay left behind with

@@ -124,7 +124,10 @@ def from_file(path: Path) -> Inventory:
     except FileNotFoundError:
         raise UsageError(f"--inventory {path}: no such file") from None
     except YAMLError as exc:
-        raise UsageError(f"--inventory {path}: not valid YAML ({exc}); fix the syntax") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "a syntax error"
+        raise UsageError(f"--inventory {path}: not valid YAML{where}: {problem}; fix it") from None
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in error["loc"])

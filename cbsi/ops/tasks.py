@@ -68,6 +68,8 @@ class Task:
     preflight: Callable[[Connection, Host, Context], Outcome] | None = None
     # Runs once, locally, after every host succeeded (the rotation makes the secret current).
     complete: Callable[[Context, Mapping[str, str]], str | None] | None = None
+    # Checks the task's --arg values before any host is reached; raises UsageError.
+    check_args: Callable[[Mapping[str, str]], None] | None = None
 
 
 def sh(conn: Connection, host: Host, command: str, ctx: Context, **kwargs: Any) -> Any:
@@ -97,6 +99,18 @@ def _status(conn: Connection, host: Host, ctx: Context) -> Outcome:
     return Outcome(not down, summary)
 
 
+def _check_threshold(args: Mapping[str, str]) -> None:
+    value = args.get("threshold", "85")
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise UsageError(f"--arg threshold={value}: give a percentage from 1 to 100")
+
+
+def _check_service(args: Mapping[str, str]) -> None:
+    service = args.get("service")
+    if service is not None and not re.fullmatch(r"[A-Za-z0-9@._-]+", service):
+        raise UsageError(f"--arg service={service!r}: not a service name (e.g. coturn)")
+
+
 def _disk(conn: Connection, host: Host, ctx: Context) -> Outcome:
     threshold = int(ctx.args.get("threshold", "85"))
     result = sh(conn, host, "df -P -x tmpfs -x devtmpfs -x overlay -x squashfs", ctx)
@@ -114,8 +128,6 @@ def _disk(conn: Connection, host: Host, ctx: Context) -> Outcome:
 
 def _restart(conn: Connection, host: Host, ctx: Context) -> Outcome:
     service = ctx.args.get("service", host.vars.get("service", ""))
-    if not re.fullmatch(r"[A-Za-z0-9@._-]+", service):
-        raise UsageError(f"--arg service={service!r}: not a service name")
     command = (
         host.vars["restart"]
         if service == host.vars.get("service") and "restart" in host.vars
@@ -284,8 +296,20 @@ TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         Task("status", "Uptime and the role's services", False, _status),
-        Task("disk", "Disk usage per file system (--arg threshold=85)", False, _disk),
-        Task("restart", "Restart the role's service (--arg service=NAME)", True, _restart),
+        Task(
+            "disk",
+            "Disk usage per file system (--arg threshold=85)",
+            False,
+            _disk,
+            check_args=_check_threshold,
+        ),
+        Task(
+            "restart",
+            "Restart the role's service (--arg service=NAME)",
+            True,
+            _restart,
+            check_args=_check_service,
+        ),
         Task(
             "rotate-turn-secret",
             "A new TURN secret: first accepted by every relay beside the current one (verified by "

@@ -158,6 +158,12 @@ def test_wrong_arguments_are_refused_with_exit_2(tmp_path: Path) -> None:
         (("run", "status", "--role", "relays", "--inventory", str(tmp_path / "none.yaml")),
          "--inventory " + str(tmp_path / "none.yaml") + ": no such file"),
         (("run", "status", "--role", "relays"), "say where the hosts are"),
+        (("run", "restart", "--role", "relays", "--inventory", "x", "--arg", "service=x;rm"),
+         "--arg service='x;rm': not a service name"),
+        (("run", "disk", "--role", "relays", "--inventory", "x", "--arg", "threshold=abc"),
+         "--arg threshold=abc: give a percentage from 1 to 100"),
+        (("run", "disk", "--role", "relays", "--inventory", "x", "--arg", "threshold"),
+         "--arg threshold: write it as KEY=VALUE"),
     ]  # fmt: skip
     for args, message in cases:
         result = run_cbsi(*args)
