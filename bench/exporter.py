@@ -59,9 +59,10 @@ def child(args: argparse.Namespace) -> None:
     """The exporter process: real sources, backup answered empty, served until killed."""
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from cbsi.aws import boto3_clients
     from infra.platform import PlatformDocument
     from monitoring.exporter import SourceCollector
-    from monitoring.sources.aws import AwsSource, boto3_clients
+    from monitoring.sources.aws import AwsSource
     from monitoring.sources.moodle import MoodleSite, MoodleSource
     from monitoring.sources.turn import Relay, TurnSource
 

@@ -13,6 +13,8 @@ from rich.console import Console
 
 from cbsi.commands import academy as academy_commands
 from cbsi.commands import cost as cost_command
+from cbsi.commands import handover as handover_commands
+from cbsi.commands import migrate as migrate_commands
 from cbsi.commands import monitoring as monitoring_commands
 from cbsi.commands import plan as plan_command
 from cbsi.commands import run as run_command
@@ -62,6 +64,8 @@ app.command("run")(run_command.run)
 app.command("verify")(verify_command.verify)
 app.add_typer(runbook_commands.app, name="runbook")
 app.add_typer(academy_commands.app, name="academy")
+app.add_typer(migrate_commands.app, name="migrate")
+app.add_typer(handover_commands.app, name="handover")
 app.add_typer(monitoring_commands.monitoring_app, name="monitoring")
 app.add_typer(monitoring_commands.exporter_app, name="exporter")
 

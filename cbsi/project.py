@@ -47,6 +47,21 @@ class Project:
     def program(self) -> Path:
         return self.root / str(self._settings.get("main", ".")) / "__main__.py"
 
+    @property
+    def backend_url(self) -> str | None:
+        """Where Pulumi keeps the state (`backend.url`); None means the CLI's login default."""
+        backend = self._settings.get("backend")
+        url = backend.get("url") if isinstance(backend, dict) else None
+        return str(url) if url else None
+
+    def secrets_provider(self, stack: str) -> str | None:
+        """The stack's `secretsprovider` (e.g. awskms://...); None is Pulumi's default."""
+        from ruamel.yaml import YAML
+
+        loaded = YAML(typ="safe", pure=True).load(self.stack_file(stack).read_text())
+        value = loaded.get("secretsprovider") if isinstance(loaded, dict) else None
+        return str(value) if value else None
+
     def stacks(self) -> list[str]:
         return sorted(
             p.name.removeprefix("Pulumi.").removesuffix(".yaml")

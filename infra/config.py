@@ -362,6 +362,22 @@ class RelayConfig(_Model):
         return "arm64" if _GRAVITON.match(self.instance_type) else "x86_64"
 
 
+class Objective(_Model):
+    """How much data a component may lose (RPO) and how long it may be down (RTO), in hours."""
+
+    rpo_hours: float = Field(gt=0)
+    rto_hours: float = Field(gt=0)
+
+
+class RecoveryConfig(_Model):
+    """Recovery objectives of every stateful component, declared so that backups, restore tests
+    and the handover checks are held to them."""
+
+    database: Objective
+    file_system: Objective  # moodledata on EFS
+    media: Objective
+
+
 class StackConfig(_Model):
     """Everything a stack file says under `cbsi:`."""
 
@@ -380,6 +396,7 @@ class StackConfig(_Model):
     # AWS Budgets; prod requires them (dev and staging may go without).
     budgets: BudgetConfig | None = None
     usage: UsageConfig = Field(default_factory=UsageConfig)
+    recovery: RecoveryConfig | None = None
     academies: list[Academy] = Field(min_length=1)
 
     @property

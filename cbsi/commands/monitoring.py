@@ -78,8 +78,9 @@ def serve(
     """
     from prometheus_client import CollectorRegistry, start_http_server
 
+    from cbsi.aws import boto3_clients
     from monitoring.exporter import Source, SourceCollector
-    from monitoring.sources.aws import AwsSource, boto3_clients
+    from monitoring.sources.aws import AwsSource
     from monitoring.sources.moodle import MoodleSource
     from monitoring.sources.turn import Relay, TurnSource
 

@@ -15,32 +15,11 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from cbsi.aws import ClientFactory
 from infra.platform import PlatformDocument
 
-ClientFactory = Callable[[str, str], Any]  # (service, region) -> boto3 client
 MAX_QUERIES = 500  # GetMetricData's limit per call
 ECS_BATCH = 10  # DescribeServices' limit per call
-
-
-def boto3_clients(endpoint_url: str | None = None, profile: str | None = None) -> ClientFactory:
-    """boto3 clients with standard retries; `endpoint_url` points them at an emulator."""
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(profile_name=profile)
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=20
-    )
-    cache: dict[tuple[str, str], Any] = {}
-
-    def client(service: str, region: str) -> Any:
-        if (service, region) not in cache:
-            cache[(service, region)] = session.client(
-                service, region_name=region, endpoint_url=endpoint_url, config=config
-            )
-        return cache[(service, region)]
-
-    return client
 
 
 def _gauge(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:

@@ -34,9 +34,10 @@ def test_commands_are_checked_against_the_cli() -> None:
     )
     assert check_command("cbsi academy show <academy> --stack prod") is None
     assert check_command("cbsi academy") is None  # a group named in prose
+    assert check_command("cbsi migrate media --source s3://a --dry-run") is None
     assert (
-        check_command("cbsi migrate media --source s3://a")
-        == "`migrate` is not a command of `cbsi`"
+        check_command("cbsi teleport media --source s3://a")
+        == "`teleport` is not a command of `cbsi`"
     )
     assert check_command("cbsi run status --rôle relays") == "`--rôle` is not an option of `run`"
     assert check_command("cbsi academy --stack prod") == "`academy` needs a subcommand"
