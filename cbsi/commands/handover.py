@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from cbsi.aws import ClientFactory, boto3_clients
+from cbsi.handover.model import Context
 from infra.errors import UsageError
 
 app = typer.Typer(help="The handover from INL to IMPACS: readiness evidence.", no_args_is_help=True)
@@ -43,7 +44,7 @@ def check(
     """Run every readiness check against the live account, the repository and the stack's
     config. Exit 1 if a blocking check fails, 0 otherwise (manual items never block)."""
     from cbsi.commands.plan import load_stack
-    from cbsi.handover.model import CHECKS, Context, run_checks
+    from cbsi.handover.model import CHECKS, run_checks
     from cbsi.handover.records import Records
     from cbsi.handover.report import as_json, as_markdown, print_table
     from cbsi.platform_source import outputs_file
@@ -77,11 +78,11 @@ def check(
         raise typer.Exit(1)
 
 
-def _account(context: object) -> str:
+def _account(context: Context) -> str:
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     try:
-        return str(context.account)  # type: ignore[attr-defined]
+        return context.account
     except NoCredentialsError:
         raise UsageError("no AWS credentials; pass --profile with IMPACS's account") from None
     except (ClientError, BotoCoreError) as exc:

@@ -47,7 +47,9 @@ def media(
     manifest: Path | None = typer.Option(
         None, "--manifest", help="Local record of verified objects (default under ~/.local/state)."
     ),
-    workers: int = typer.Option(16, "--workers", min=1, max=128),
+    # S3 serves many small requests best in parallel: 64 in flight kept pace with s5cmd's 256
+    # in bench/migrate.py, where 16 was 20% slower.
+    workers: int = typer.Option(64, "--workers", min=1, max=256),
     threshold_mib: int = typer.Option(64, "--multipart-threshold", min=5, help="MiB."),
     part_mib: int = typer.Option(16, "--part-size", min=5, max=5120, help="MiB."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be copied."),
@@ -60,7 +62,7 @@ def media(
     """
     from cbsi.aws import client_config, session
     from cbsi.migrate.manifest import Manifest
-    from cbsi.migrate.media import MediaMigration
+    from cbsi.migrate.media import MediaMigration, Mode
     from cbsi.migrate.objects import S3Location
 
     src_loc = S3Location.parse(source, "--source")
@@ -72,7 +74,9 @@ def media(
     if mode not in ("auto", "copy", "stream"):
         raise UsageError(f"--mode {mode!r}: choose copy, stream or auto")
     src_profile, dst_profile = source_profile or profile, dest_profile or profile
-    chosen = mode if mode != "auto" else ("stream" if src_profile != dst_profile else "copy")
+    chosen: Mode = (
+        ("stream" if src_profile != dst_profile else "copy") if mode == "auto" else mode  # type: ignore[assignment]
+    )
     if chosen == "copy" and src_profile != dst_profile:
         raise UsageError(
             "--mode copy uses one identity for both sides; drop --source-profile/--dest-profile "
@@ -89,7 +93,7 @@ def media(
             "s3", region_name=region, endpoint_url=endpoint_url, config=config
         )
     )
-    migration = MediaMigration(src_loc, dst_loc, src_client, dst_client, chosen,  # type: ignore[arg-type]
+    migration = MediaMigration(src_loc, dst_loc, src_client, dst_client, chosen,
                                workers, threshold_mib * MiB, part_mib * MiB)  # fmt: skip
     path = manifest or default_manifest(str(src_loc), str(dst_loc))
     if dry_run and not path.exists():

@@ -26,7 +26,14 @@ def _stateful(ctx: Context) -> dict[str, str]:
 
 
 def _selected(ctx: Context) -> dict[str, str]:
-    """ARN -> the AWS Backup plan whose selection names it."""
+    """ARN -> the AWS Backup plan whose selection names it (read once per run)."""
+    if "selected" not in ctx._cache:
+        ctx._cache["selected"] = _read_selections(ctx)
+    selected: dict[str, str] = ctx._cache["selected"]
+    return selected
+
+
+def _read_selections(ctx: Context) -> dict[str, str]:
     backup = ctx.aws("backup")
     chosen: dict[str, str] = {}
     for plan in backup.list_backup_plans()["BackupPlansList"]:

@@ -70,7 +70,7 @@ class MediaMigration:
         source_client: Any,
         dest_client: Any,
         mode: Mode,
-        workers: int = 16,
+        workers: int = 64,
         threshold: int = 64 * MiB,
         part_size: int = 16 * MiB,
     ) -> None:
@@ -227,7 +227,7 @@ class MediaMigration:
             config = TransferConfig(
                 multipart_threshold=self.threshold,
                 multipart_chunksize=part_size,
-                max_concurrency=self.workers,
+                max_concurrency=min(self.workers, 16),  # parts of one large object
             )
             client = self.src if self.mode == "copy" else self.dst
             self._managers[part_size] = create_transfer_manager(client, config)
