@@ -53,10 +53,10 @@ def check(
         raise UsageError(f"--format {output!r}: choose one of {', '.join(FORMATS)}")
     project = ctx.obj.project
     cfg, _ = load_stack(project, stack)
+    book = Records.load(records or project.root / "runbooks" / "records.yaml")
     doc = outputs_file(platform or _stack_outputs(project.root, stack))[0]
     if doc.stack != stack:
         raise UsageError(f"--platform {platform}: it is stack {doc.stack}'s output, not {stack}'s")
-    book = Records.load(records or project.root / "runbooks" / "records.yaml")
     wanted = {i.strip() for i in only.split(",")} if only else None
     from cbsi.handover import checks  # noqa: F401
 

@@ -147,19 +147,21 @@ def admins_are_the_platform_roles(ctx: Context) -> Finding:
         for r in ("platform-admin", "break-glass")
         if r in ctx.doc.stewardship.roles
     }
-    found = ctx.aws("iam").list_entities_for_policy(PolicyArn=ADMIN_POLICY)
-    holders = (
-        [f"user {u['UserName']}" for u in found.get("PolicyUsers", [])]
-        + [f"group {g['GroupName']}" for g in found.get("PolicyGroups", [])]
-        + [
-            f"role {r['RoleName']}"
-            for r in found.get("PolicyRoles", [])
-            if r["RoleName"] not in allowed
-        ]
+    pages = (
+        ctx.aws("iam").get_paginator("list_entities_for_policy").paginate(PolicyArn=ADMIN_POLICY)
     )
-    if holders:
-        return failed(f"AdministratorAccess also held by {_short(holders)}")
-    return passed(f"AdministratorAccess held only by {', '.join(sorted(allowed))}")
+    users, groups, roles = [], [], []
+    for page in pages:
+        users += [u["UserName"] for u in page.get("PolicyUsers", [])]
+        groups += [g["GroupName"] for g in page.get("PolicyGroups", [])]
+        roles += [r["RoleName"] for r in page.get("PolicyRoles", [])]
+    others = ([f"user {u}" for u in users] + [f"group {g}" for g in groups]
+              + [f"role {r}" for r in roles if r not in allowed])  # fmt: skip
+    if others:
+        return failed(f"AdministratorAccess also held by {_short(others)}")
+    if not roles:
+        return passed("nobody holds AdministratorAccess")
+    return passed(f"AdministratorAccess held only by {', '.join(sorted(roles))}")
 
 
 @check(

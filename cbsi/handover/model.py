@@ -101,7 +101,7 @@ def manual(id: str, requirement: str, signoff: str, remedy: str) -> None:
     def run(ctx: Context) -> Finding:
         signed = ctx.records.signoff(id)
         if signed is None:
-            return Finding("manual", f"not signed off yet; signed off by {signoff}")
+            return Finding("manual", f"not signed off yet (needs {signoff})")
         return Finding("manual", f"signed off {signed.date} by {', '.join(signed.by)}")
 
     CHECKS.append(Check(id, "manual", requirement, remedy, run, blocking=False, signoff=signoff))
@@ -128,10 +128,10 @@ def run_checks(ctx: Context, only: set[str] | None = None) -> list[Result]:
             finding = item.run(ctx)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            finding = failed(
-                f"could not read the evidence: {error.get('Code')}: "
-                f"{error.get('Message', '')}".strip()
-            )
+            message = str(error.get("Message", "")).strip()
+            if message.startswith("<"):  # an HTML error page: nothing answers this API there
+                message = "no such API at this endpoint"
+            finding = failed(f"could not read the evidence: {error.get('Code')}: {message}")
         except BotoCoreError as exc:
             finding = failed(f"could not read the evidence: {exc}")
         results.append(Result(item, finding))

@@ -76,7 +76,7 @@ def test_a_blocking_failure_exits_1_and_the_markdown_names_the_remedy(
     row = next(line for line in done.output.splitlines() if line.startswith("| HO-06 "))
     assert "| FAIL | AccountMFAEnabled = 0 | Sign in as root with IMPACS's root mailbox" in row
     assert (
-        "| HO-M1 | The AWS account is assigned to IMPACS | AWS, INL and IMPACS | not signed off yet"
+        "| HO-M1 | The AWS account is assigned to IMPACS | AWS, INL and IMPACS | not signed off yet (needs AWS, INL and IMPACS)"
         in done.output
     )
 
@@ -104,4 +104,42 @@ def test_user_errors_exit_2(args: list[str], message: str) -> None:
     done = run_cbsi(*argv, env={"PATH": "/usr/bin:/bin"})
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_recorded_signoff_is_the_manual_items_evidence(
+    account: Account, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    account.records["signoffs"] = [
+        {"item": "HO-M4", "date": "2026-12-01", "by": ["A. Lee (INL)", "B. Ramdial (IMPACS)"]}
+    ]
+    done = invoke(account, monkeypatch, tmp_path, "--format", "json", "--only", "HO-M4")
+    assert done.exit_code == 0, done.output
+    (item,) = json.loads(done.output)["checks"]
+    assert (item["status"], item["evidence"]) == (
+        "manual",
+        "signed off 2026-12-01 by A. Lee (INL), B. Ramdial (IMPACS)",
+    )
+
+
+def test_a_bad_records_file_is_a_user_error(tmp_path: Path) -> None:
+    records = tmp_path / "records.yaml"
+    records.write_text(
+        "restoreTests:\n  - component: databse\n    date: 2026-11-20\n    by: me\n    result: pass\n"
+    )
+    done = run_cbsi(
+        "handover",
+        "check",
+        "--stack",
+        "dev",
+        "--platform",
+        str(tmp_path / "outputs.json"),
+        "--records",
+        str(records),
+    )
+    assert done.returncode == 2
+    assert (
+        f"{records}: restoreTests.0.component: Input should be 'database', 'fileSystem' or 'media'"
+        in done.stderr
+    )
     assert "Traceback" not in done.stderr
