@@ -96,13 +96,9 @@ def media(
     migration = MediaMigration(src_loc, dst_loc, src_client, dst_client, chosen,
                                workers, threshold_mib * MiB, part_mib * MiB)  # fmt: skip
     path = manifest or default_manifest(str(src_loc), str(dst_loc))
-    if dry_run and not path.exists():
-        verified: dict[str, tuple[int, str]] = {}
-        book = None
-    else:
-        book = Manifest(path, str(src_loc), str(dst_loc))
-        verified = book.verified()
-    work = _survey(migration, verified)
+    # Read what is verified, list both sides, and only then create the manifest: a mistyped
+    # bucket or missing credentials leave nothing behind.
+    work = _survey(migration, Manifest.peek(path, str(src_loc), str(dst_loc)))
     err.print(
         f"{src_loc} -> {dst_loc} ({chosen}): {len(work.todo)} to copy "
         f"({work.todo_bytes / MiB:,.1f} MiB), {len(work.skipped)} verified earlier, "
@@ -111,10 +107,8 @@ def media(
     if dry_run:
         for obj in work.todo:
             sys.stdout.write(f"copy {obj.key} -> {migration.dest_key(obj)} ({obj.size} bytes)\n")
-        if book is not None:
-            book.close()
         return
-    assert book is not None
+    book = Manifest(path, str(src_loc), str(dst_loc))
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         outcome = _run(migration, work, book)

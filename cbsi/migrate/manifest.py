@@ -68,6 +68,17 @@ class Manifest:
                     f"{value}; pass a new --manifest path for this one"
                 )
 
+    @classmethod
+    def peek(cls, path: Path, source: str, dest: str) -> dict[str, tuple[int, str]]:
+        """What an existing manifest has verified, without creating one (dry runs, surveys)."""
+        if not path.exists():
+            return {}
+        book = cls(path, source, dest)
+        try:
+            return book.verified()
+        finally:
+            book.close()
+
     def verified(self) -> dict[str, tuple[int, str]]:
         """source key -> (size, etag) of every verified object."""
         rows = self._db.execute("SELECT key, size, etag FROM verified")

@@ -233,6 +233,7 @@ def test_user_errors_exit_2_and_touch_nothing(
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert "Contents" not in accounts.impacs.list_objects_v2(Bucket=DST)
+    assert not (tmp_path / "m.sqlite").exists()
 
 
 def test_a_manifest_of_another_migration_is_refused(accounts: Accounts, tmp_path: Path) -> None:
