@@ -31,11 +31,16 @@ def _principals(document: dict[str, Any]) -> list[str]:
 
 
 def _roles(ctx: Context) -> list[dict[str, Any]]:
-    if "roles" not in ctx._cache:
+    def read() -> list[dict[str, Any]]:
         pages = ctx.aws("iam").get_paginator("list_roles").paginate()
-        ctx._cache["roles"] = [role for page in pages for role in page["Roles"]]
-    roles: list[dict[str, Any]] = ctx._cache["roles"]
-    return roles
+        return [role for page in pages for role in page["Roles"]]
+
+    return ctx.once("roles", read)
+
+
+def _summary(ctx: Context) -> dict[str, Any]:
+    """IAM's account summary: the root user's MFA and access keys."""
+    return ctx.once("summary", lambda: ctx.aws("iam").get_account_summary()["SummaryMap"])
 
 
 def _short(items: list[str], limit: int = 5) -> str:
@@ -171,7 +176,7 @@ def admins_are_the_platform_roles(ctx: Context) -> Finding:
     "Sign in as root with IMPACS's root mailbox and assign a hardware MFA device",
 )
 def root_mfa(ctx: Context) -> Finding:
-    summary = ctx.aws("iam").get_account_summary()["SummaryMap"]
+    summary = _summary(ctx)
     if summary.get("AccountMFAEnabled") == 1:
         return passed("AccountMFAEnabled = 1")
     return failed(f"AccountMFAEnabled = {summary.get('AccountMFAEnabled')}")
@@ -184,7 +189,7 @@ def root_mfa(ctx: Context) -> Finding:
     "Sign in as root and delete its access keys (Security credentials)",
 )
 def root_keys(ctx: Context) -> Finding:
-    summary = ctx.aws("iam").get_account_summary()["SummaryMap"]
+    summary = _summary(ctx)
     if summary.get("AccountAccessKeysPresent") == 0:
         return passed("AccountAccessKeysPresent = 0")
     return failed(f"AccountAccessKeysPresent = {summary.get('AccountAccessKeysPresent')}")

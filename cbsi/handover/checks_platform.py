@@ -26,11 +26,8 @@ def _stateful(ctx: Context) -> dict[str, str]:
 
 
 def _selected(ctx: Context) -> dict[str, str]:
-    """ARN -> the AWS Backup plan whose selection names it (read once per run)."""
-    if "selected" not in ctx._cache:
-        ctx._cache["selected"] = _read_selections(ctx)
-    selected: dict[str, str] = ctx._cache["selected"]
-    return selected
+    """ARN -> the AWS Backup plan whose selection names it."""
+    return ctx.once("selected", lambda: _read_selections(ctx))
 
 
 def _read_selections(ctx: Context) -> dict[str, str]:
@@ -49,9 +46,24 @@ def _read_selections(ctx: Context) -> dict[str, str]:
 
 
 def _database(ctx: Context) -> dict[str, Any]:
-    found = ctx.aws("rds").describe_db_instances(DBInstanceIdentifier=ctx.doc.lms.db_instance)
-    instance: dict[str, Any] = found["DBInstances"][0]
-    return instance
+    def read() -> dict[str, Any]:
+        rds = ctx.aws("rds")
+        found = rds.describe_db_instances(DBInstanceIdentifier=ctx.doc.lms.db_instance)
+        instance: dict[str, Any] = found["DBInstances"][0]
+        return instance
+
+    return ctx.once("database", read)
+
+
+def _zones(ctx: Context) -> list[dict[str, Any]]:
+    """The hosted zones of this account named exactly as the stack's domain."""
+
+    def read() -> list[dict[str, Any]]:
+        name = ctx.doc.domain.rstrip(".") + "."
+        found = ctx.aws("route53").list_hosted_zones_by_name(DNSName=name)["HostedZones"]
+        return [z for z in found if z["Name"] == name]
+
+    return ctx.once("zones", read)
 
 
 @check(
@@ -267,8 +279,7 @@ def academy_owners(ctx: Context) -> Finding:
 )
 def dns_zone(ctx: Context) -> Finding:
     name = ctx.doc.domain.rstrip(".") + "."
-    zones = ctx.aws("route53").list_hosted_zones_by_name(DNSName=name)["HostedZones"]
-    public = [z for z in zones if z["Name"] == name and not z["Config"].get("PrivateZone")]
+    public = [z for z in _zones(ctx) if not z["Config"].get("PrivateZone")]
     if public:
         return passed(f"public zone {name} ({public[0]['Id'].rsplit('/', 1)[-1]}) in {ctx.account}")
     return failed(f"no public zone {name} in account {ctx.account}")
@@ -283,12 +294,7 @@ def dns_zone(ctx: Context) -> Finding:
 )
 def certificates(ctx: Context) -> Finding:
     acm, route53 = ctx.aws("acm"), ctx.aws("route53")
-    zone = ctx.doc.domain.rstrip(".") + "."
-    zones = [
-        z
-        for z in route53.list_hosted_zones_by_name(DNSName=zone)["HostedZones"]
-        if z["Name"] == zone
-    ]
+    zones = _zones(ctx)
     records = set()
     if zones:
         pages = route53.get_paginator("list_resource_record_sets").paginate(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cbsi.aws import ClientFactory
 from cbsi.handover.records import Records
@@ -15,6 +15,7 @@ from infra.config import StackConfig
 from infra.platform import PlatformDocument
 
 Status = Literal["pass", "fail", "manual"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Context:
     records: Records
     clients: ClientFactory
     now: datetime
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _read: dict[str, Any] = field(default_factory=dict)
 
     @property
     def today(self) -> date:
@@ -51,6 +52,14 @@ class Context:
 
     def aws(self, service: str, region: str | None = None) -> Any:
         return self.clients(service, region or self.cfg.region)
+
+    def once(self, name: str, read: Callable[[], T]) -> T:
+        """Evidence several checks look at (the roles, the zone...) is read once per run; a read
+        that fails is not kept, so each check reports the error itself."""
+        if name not in self._read:
+            self._read[name] = read()
+        value: T = self._read[name]
+        return value
 
     @cached_property
     def account(self) -> str:
