@@ -10,6 +10,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from infra.config import SERVING
 from infra.platform import PlatformDocument
 from monitoring import dashboards
 from monitoring.rules import RUNBOOK_BASE_URL, rule_groups
@@ -90,9 +91,7 @@ def alertmanager_config(
     """Critical alerts page the platform on-call; an academy's warnings go to its admins; other
     warnings open a ticket with on-call. Grouped by alert and academy; a down site silences
     its slowness alert."""
-    serving = {"inl": {"inl", "impacs"}, "joint": {"inl", "impacs"}, "impacs": {"impacs"}}[
-        doc.phase
-    ]
+    serving = SERVING[doc.phase]  # the one phase table trust policies also read
     oncall = [
         {"to": str(c.email), "send_resolved": True} for c in doc.oncall if c.organisation in serving
     ]
