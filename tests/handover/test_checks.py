@@ -12,6 +12,7 @@ import pytest
 
 from cbsi.handover.model import CHECKS, run_checks
 from tests.handover.conftest import INL, NOW, Account
+from tests.support.certs import self_signed
 
 
 def results(account: Account) -> dict[str, Any]:
@@ -113,31 +114,8 @@ def _private_zone(a: Account) -> None:
 
 
 def _imported_cert(a: Account) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"media.{a.doc.domain}")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW - dt.timedelta(days=1))
-        .not_valid_after(NOW + dt.timedelta(days=90))
-        .sign(key, hashes.SHA256())
-    )
-    a.client("acm").import_certificate(
-        Certificate=cert.public_bytes(serialization.Encoding.PEM),
-        PrivateKey=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    cert, key = self_signed(f"media.{a.doc.domain}", NOW, days=90)
+    a.client("acm").import_certificate(Certificate=cert, PrivateKey=key)
 
 
 def _stack_file(a: Account, provider: str) -> None:

@@ -17,6 +17,7 @@ from prometheus_client.utils import floatToGoString as go
 from infra.platform import PlatformDocument
 from monitoring.exporter import SourceCollector
 from monitoring.sources.aws import AwsSource
+from tests.support.certs import self_signed
 from tests.support.moto import client, moto_server
 
 NOW = 1_796_000_000.0
@@ -30,34 +31,8 @@ def endpoint() -> Iterator[str]:
 
 
 def certificate(days: int) -> tuple[bytes, bytes]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "media.dev.cbsi-connect.org")])
-    now = datetime.datetime.fromtimestamp(NOW, datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("media.dev.cbsi-connect.org")]), False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return (
-        cert.public_bytes(serialization.Encoding.PEM),
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
+    return self_signed(
+        "media.dev.cbsi-connect.org", datetime.datetime.fromtimestamp(NOW, datetime.UTC), days
     )
 
 
