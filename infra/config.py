@@ -138,12 +138,16 @@ RetentionDays = Annotated[int, AfterValidator(_retention)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+# Stack files, the platform document and the handover records use Pulumi's camelCase keys; Python
+# uses snake_case. Unknown keys are errors, so a misspelt setting is caught instead of silently
+# falling back to a default.
+CAMEL_STRICT = ConfigDict(
+    extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+)
+
+
 class _Model(BaseModel):
-    # Stack files use Pulumi's camelCase keys; Python uses snake_case. Unknown keys are errors, so a
-    # misspelt setting is caught instead of silently falling back to a default.
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = CAMEL_STRICT
 
 
 class Contact(_Model):

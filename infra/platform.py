@@ -10,18 +10,24 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, EmailStr, Field
 
-from infra.config import Environment, Language, Organisation, Phase, StackConfig, Status, Tier
+from infra.config import (
+    CAMEL_STRICT,
+    Environment,
+    Language,
+    Organisation,
+    Phase,
+    StackConfig,
+    Status,
+    Tier,
+)
 
 VERSION = 1
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = CAMEL_STRICT
 
 
 class ContactEntry(_Doc):

@@ -7,18 +7,16 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field, ValidationError
 
+from infra.config import CAMEL_STRICT
 from infra.errors import UsageError
 
 Component = Literal["database", "fileSystem", "media"]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
-    )
+    model_config = CAMEL_STRICT
 
 
 class RestoreTest(_Record):
