@@ -142,7 +142,7 @@ def _restart(conn: Connection, host: Host, ctx: Context) -> Outcome:
 
 
 def _secrets_client(platform: Mapping[str, str]) -> tuple[Any, str]:
-    import boto3
+    from cbsi.aws import boto3_clients
 
     arn, region = platform.get("turn_secret_arn"), platform.get("region")
     if not arn or not region:
@@ -150,7 +150,7 @@ def _secrets_client(platform: Mapping[str, str]) -> tuple[Any, str]:
             "rotate-turn-secret needs the TURN secret's ARN and region: use --platform or "
             "--stack, or set vars turn_secret_arn and region in the inventory"
         )
-    return boto3.client("secretsmanager", region_name=region), arn
+    return boto3_clients()("secretsmanager", region), arn
 
 
 def _prepare_rotation(ctx: Context, platform: Mapping[str, str]) -> str | None:
