@@ -53,6 +53,8 @@ def check(
         raise UsageError(f"--format {output!r}: choose one of {', '.join(FORMATS)}")
     project = ctx.obj.project
     cfg, _ = load_stack(project, stack)
+    if records is not None and not records.is_file():
+        raise UsageError(f"--records {records}: no such file; runbooks/records.yaml shows its form")
     book = Records.load(records or project.root / "runbooks" / "records.yaml")
     doc = outputs_file(platform or _stack_outputs(project.root, stack))[0]
     if doc.stack != stack:

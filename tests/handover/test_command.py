@@ -94,6 +94,7 @@ def test_the_table_lists_every_check(
     ("args", "message"),
     [
         (["--format", "xml"], "--format 'xml': choose one of table, md, json"),
+        (["--records", "missing.yaml"], "--records missing.yaml: no such file"),
         (["--platform", "missing.json"], "--platform missing.json: no such file"),
         ([], "no Pulumi CLI here to read the stack's outputs"),
         (["--stack", "nosuch"], "--stack nosuch: stacks/Pulumi.nosuch.yaml does not exist"),
